@@ -1,0 +1,365 @@
+package solver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/kitbuild/kit/core/graph"
+)
+
+// Option sets an optional setting of a Solver.
+type Option func(*config)
+
+type config struct {
+	jobs    int
+	noCache bool
+	explain bool
+	events  func(Event)
+}
+
+// WithJobs bounds the number of ops that execute at once (default
+// runtime.NumCPU(); n < 1 means the default). Nodes waiting for their inputs
+// or for a store lock do not count.
+func WithJobs(n int) Option { return func(c *config) { c.jobs = n } }
+
+// WithNoCache makes the solver ignore the action cache when reading: every
+// node it needs is executed again. Results are still recorded.
+func WithNoCache() Option { return func(c *config) { c.noCache = true } }
+
+// WithEvents sends the events of every node to fn. The solver serialises the
+// calls (fn is never called concurrently with itself), so fn need not lock,
+// but it must return quickly: it holds up every node that reports meanwhile.
+func WithEvents(fn func(Event)) Option { return func(c *config) { c.events = fn } }
+
+// WithExplain makes the solver say, on EventQueued and EventCached, why each
+// node missed or hit the action cache. It costs one extra lookup per miss.
+func WithExplain() Option { return func(c *config) { c.explain = true } }
+
+// Solver runs plans against a Store. It is safe for concurrent use: Solve
+// calls made at the same time share the work of nodes with equal keys (kit
+// graph build), and a Solver remembers every result it produced or looked up,
+// so a node is looked up or built at most once per Solver. Use one Solver per
+// build invocation.
+type Solver struct {
+	store   Store
+	cfg     config
+	slots   *semaphore.Weighted
+	eventMu sync.Mutex
+
+	mu       sync.Mutex
+	inflight map[graph.Key]*call
+	done     map[graph.Key]graph.Result
+}
+
+// call is one in-flight evaluation of a node, shared by every caller that
+// asks for the node's key meanwhile. It runs under its own context, cancelled
+// only when every caller has gone.
+type call struct {
+	done    chan struct{}
+	cancel  context.CancelFunc
+	waiters int // guarded by Solver.mu
+	res     graph.Result
+	err     error
+}
+
+// New returns a Solver that runs ops against store.
+func New(store Store, opts ...Option) *Solver {
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.jobs < 1 {
+		cfg.jobs = runtime.NumCPU()
+	}
+	return &Solver{
+		store:    store,
+		cfg:      cfg,
+		slots:    semaphore.NewWeighted(int64(cfg.jobs)),
+		inflight: map[graph.Key]*call{},
+		done:     map[graph.Key]graph.Result{},
+	}
+}
+
+// Solve produces the results of p's targets. It evaluates top-down and
+// lazily: a node found in the action cache is returned without looking at
+// its inputs; on a miss its inputs are solved in parallel, then it is
+// executed under the store's lock for its key and its result recorded.
+//
+// The returned map holds the results of the targets and of every other node
+// of p the Solver has evaluated (executed or found in the cache). The first
+// error cancels the rest of the work and is returned as a *VertexError; when
+// ctx is cancelled Solve returns ctx.Err() wrapped. Either way, no result is
+// recorded once the failure or cancellation is seen, and Solve returns only
+// after every execution it alone was waiting for has stopped.
+func (s *Solver) Solve(ctx context.Context, p *graph.Plan) (map[graph.Key]graph.Result, error) {
+	if p == nil {
+		return nil, errors.New("solve: no plan")
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, t := range p.Targets {
+		g.Go(func() error {
+			_, err := s.node(gctx, t)
+			return err
+		})
+	}
+	err := g.Wait()
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("solve: %w", ctx.Err())
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[graph.Key]graph.Result, len(p.Targets))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range p.Nodes {
+		if r, ok := s.done[n.Key]; ok {
+			out[n.Key] = r
+		}
+	}
+	return out, nil
+}
+
+// node returns the result of n, joining the evaluation of n's key that is
+// in flight, if any. When ctx is done the caller leaves; the last caller to
+// leave cancels the evaluation and waits for it to stop.
+func (s *Solver) node(ctx context.Context, n *graph.Node) (graph.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return graph.Result{}, err
+	}
+	s.mu.Lock()
+	if r, ok := s.done[n.Key]; ok {
+		s.mu.Unlock()
+		return r, nil
+	}
+	c, ok := s.inflight[n.Key]
+	if !ok {
+		cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		c = &call{done: make(chan struct{}), cancel: cancel}
+		s.inflight[n.Key] = c
+		go s.run(cctx, c, n)
+	}
+	c.waiters++
+	s.mu.Unlock()
+
+	select {
+	case <-c.done:
+		return c.res, c.err
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	c.waiters--
+	last := c.waiters == 0 && s.inflight[n.Key] == c
+	if last {
+		// Nobody may join a call that is being cancelled: a later caller
+		// starts afresh.
+		delete(s.inflight, n.Key)
+	}
+	s.mu.Unlock()
+	if last {
+		c.cancel()
+		<-c.done
+	}
+	return graph.Result{}, ctx.Err()
+}
+
+// run evaluates n for the call c and publishes the outcome.
+func (s *Solver) run(ctx context.Context, c *call, n *graph.Node) {
+	res, err := s.evaluate(ctx, n)
+	s.mu.Lock()
+	if s.inflight[n.Key] == c {
+		delete(s.inflight, n.Key)
+	}
+	if err == nil {
+		s.done[n.Key] = res
+	}
+	c.res, c.err = res, err
+	s.mu.Unlock()
+	close(c.done)
+	c.cancel()
+}
+
+// evaluate looks n up in the action cache and, on a miss, solves its inputs
+// and executes it.
+func (s *Solver) evaluate(ctx context.Context, n *graph.Node) (graph.Result, error) {
+	if !s.cfg.noCache {
+		res, hit, err := s.lookup(n)
+		if err != nil || hit {
+			return res, err
+		}
+	}
+	queued := nodeEvent(EventQueued, n)
+	if s.cfg.explain {
+		queued.Explain = missReasons(s.store, n, s.cfg.noCache)
+	}
+	s.emit(queued)
+
+	inputs, err := s.inputs(ctx, n)
+	if err != nil {
+		return graph.Result{}, s.canceled(n, err)
+	}
+	unlock, err := s.store.Lock(ctx, n.Key)
+	if err != nil {
+		return graph.Result{}, s.fail(ctx, n, 0, fmt.Errorf("lock: %w", err))
+	}
+	defer unlock()
+	if !s.cfg.noCache {
+		// Another process may have built the node while we waited.
+		res, hit, err := s.lookup(n)
+		if err != nil || hit {
+			return res, err
+		}
+	}
+	if err := s.slots.Acquire(ctx, 1); err != nil {
+		return graph.Result{}, s.canceled(n, err)
+	}
+	start := time.Now()
+	s.emit(nodeEvent(EventStart, n))
+	outs, err := s.exec(ctx, n, inputs)
+	s.slots.Release(1)
+	took := time.Since(start)
+	if err == nil {
+		err = s.verify(outs)
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		return graph.Result{}, s.fail(ctx, n, took, err)
+	}
+	a := &graph.Action{
+		Key:        n.Key,
+		Name:       n.Name,
+		Components: n.Components,
+		Outputs:    outs,
+		Created:    time.Now().UTC(),
+	}
+	if err := s.store.PutAction(a); err != nil {
+		return graph.Result{}, s.fail(ctx, n, took, fmt.Errorf("record action: %w", err))
+	}
+	done := nodeEvent(EventDone, n)
+	done.Duration = took
+	s.emit(done)
+	return graph.Result{Key: n.Key, Outputs: outs}, nil
+}
+
+// lookup asks the action cache for n.
+func (s *Solver) lookup(n *graph.Node) (graph.Result, bool, error) {
+	a, err := s.store.GetAction(n.Key)
+	if err != nil {
+		err = vertexError(n, fmt.Errorf("action cache: %w", err))
+		ev := nodeEvent(EventError, n)
+		ev.Err = err
+		s.emit(ev)
+		return graph.Result{}, false, err
+	}
+	if a == nil {
+		return graph.Result{}, false, nil
+	}
+	ev := nodeEvent(EventCached, n)
+	if s.cfg.explain {
+		ev.Explain = []string{"cache hit"}
+	}
+	s.emit(ev)
+	return graph.Result{Key: n.Key, Outputs: a.Outputs}, true, nil
+}
+
+// inputs solves the inputs of n in parallel. The first failure cancels the
+// others and is returned as it is (it already names the input).
+func (s *Solver) inputs(ctx context.Context, n *graph.Node) ([]graph.Result, error) {
+	res := make([]graph.Result, len(n.Inputs))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, in := range n.Inputs {
+		g.Go(func() error {
+			r, err := s.node(gctx, in)
+			res[i] = r
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// exec runs n's op with an Exec backed by the store, turning a panic into an
+// error.
+func (s *Solver) exec(ctx context.Context, n *graph.Node, inputs []graph.Result) (outs []graph.Output, err error) {
+	x := &execution{s: s, n: n}
+	defer x.finish()
+	defer func() {
+		if r := recover(); r != nil {
+			x.Logf("panic: %v\n%s", r, debug.Stack())
+			outs, err = nil, fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return n.Op.Exec(ctx, x, inputs)
+}
+
+// verify checks that every output is well formed and present in the store.
+func (s *Solver) verify(outs []graph.Output) error {
+	seen := make(map[string]bool, len(outs))
+	for _, o := range outs {
+		if o.Name == "" {
+			return fmt.Errorf("output %s has no name", o.Digest)
+		}
+		if seen[o.Name] {
+			return fmt.Errorf("output %q returned twice", o.Name)
+		}
+		seen[o.Name] = true
+		if err := o.Digest.Validate(); err != nil {
+			return fmt.Errorf("output %q: %w", o.Name, err)
+		}
+		if !s.store.Has(o.Digest) {
+			return fmt.Errorf("output %q (%s) is not in the store (not committed?)", o.Name, o.Digest)
+		}
+	}
+	return nil
+}
+
+// fail reports the failure of n. When ctx is done the failure is a
+// consequence of the cancellation: it is reported as such and ctx's error
+// returned, so that one cancellation does not become a pile of errors.
+func (s *Solver) fail(ctx context.Context, n *graph.Node, took time.Duration, err error) error {
+	if ctx.Err() != nil {
+		return s.canceled(n, ctx.Err())
+	}
+	err = vertexError(n, err)
+	ev := nodeEvent(EventError, n)
+	ev.Err, ev.Duration = err, took
+	s.emit(ev)
+	return err
+}
+
+// canceled reports that n will not complete because of err (a cancellation,
+// or the failure of an input) and returns err unchanged.
+func (s *Solver) canceled(n *graph.Node, err error) error {
+	ev := nodeEvent(EventCanceled, n)
+	ev.Err = err
+	s.emit(ev)
+	return err
+}
+
+// emit sends e to the event callback, one call at a time.
+func (s *Solver) emit(e Event) {
+	if s.cfg.events == nil {
+		return
+	}
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	s.eventMu.Lock()
+	defer s.eventMu.Unlock()
+	s.cfg.events(e)
+}
+
+// errFinished is returned by Exec methods called after the op returned.
+var errFinished = errors.New("solver: op already returned")
