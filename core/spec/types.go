@@ -60,7 +60,7 @@ type Trust struct {
 // Exactly one of Directory, Symlink, Contents, Source and Metadata is set.
 type File struct {
 	// Path is where the entry goes, relative to the root.
-	Path string `yaml:"path" json:"path"`
+	Path string `yaml:"path" json:"path" jsonschema:"required"`
 	// Directory makes the entry a directory.
 	Directory bool `yaml:"directory,omitempty" json:"directory,omitempty"`
 	// Symlink makes the entry a symbolic link to this target.
@@ -75,7 +75,7 @@ type File struct {
 	Metadata *string `yaml:"metadata,omitempty" json:"metadata,omitempty"`
 	// Mode is an octal string such as "0644" (default "0600", "0700" for
 	// directories).
-	Mode *string `yaml:"mode,omitempty" json:"mode,omitempty"`
+	Mode *string `yaml:"mode,omitempty" json:"mode,omitempty" jsonschema:"pattern=^0*[0-7]{1\\,4}$"`
 	// UID is the owner, a number or a name.
 	UID *IDValue `yaml:"uid,omitempty" json:"uid,omitempty"`
 	// GID is the group, a number or a name.
@@ -84,8 +84,8 @@ type File struct {
 
 // Volume is a named volume under containers/volumes/<name>.
 type Volume struct {
-	// Name matches ^[a-z0-9_-]*$ and is unique.
-	Name string `yaml:"name" json:"name"`
+	// Name is non-empty, matches ^[a-z0-9_-]*$ and is unique.
+	Name string `yaml:"name" json:"name" jsonschema:"required,pattern=^[a-z0-9_-]+$"`
 	// Image fills the volume; without it the volume is blank.
 	Image string `yaml:"image,omitempty" json:"image,omitempty"`
 	// ReadOnly makes the volume read-only.
@@ -100,9 +100,9 @@ type Volume struct {
 // and Image may also come from the image's org.mobyproject.config label.
 type Image struct {
 	// Name is the container's name (unique among services).
-	Name string `yaml:"name" json:"name"`
+	Name string `yaml:"name" json:"name" jsonschema:"required"`
 	// Image is the image reference.
-	Image string `yaml:"image" json:"image"`
+	Image string `yaml:"image" json:"image" jsonschema:"required"`
 
 	// Capabilities replaces the capability set ("all" or "none" alone are
 	// special); default none.
@@ -197,12 +197,12 @@ type Mount struct {
 // Device is a device node, or with Path "all" a cgroup allow rule for every
 // device of Type.
 type Device struct {
-	Path  string `yaml:"path" json:"path"`
-	Type  string `yaml:"type" json:"type"`
+	Path  string `yaml:"path" json:"path" jsonschema:"required"`
+	Type  string `yaml:"type" json:"type" jsonschema:"required"`
 	Major int64  `yaml:"major" json:"major"`
 	Minor int64  `yaml:"minor" json:"minor"`
 	// Mode is an octal string such as "0666".
-	Mode string `yaml:"mode,omitempty" json:"mode,omitempty"`
+	Mode string `yaml:"mode,omitempty" json:"mode,omitempty" jsonschema:"pattern=^0*[0-7]{1\\,4}$"`
 }
 
 // IDMapping is a user namespace mapping.
