@@ -1,0 +1,324 @@
+package cache
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kitbuild/kit/core/graph"
+)
+
+// ErrDigestMismatch is wrapped by the errors of a blob whose content does not
+// match the digest or size it was expected to have.
+var ErrDigestMismatch = errors.New("digest mismatch")
+
+func (s *Store) blobPath(d graph.Digest) string {
+	return s.path(blobsDir, d.Hex())
+}
+
+// Has reports whether the blob is present. Only verified content is ever
+// placed under blobs/, so a present blob is a verified one.
+func (s *Store) Has(d graph.Digest) bool {
+	if d.Validate() != nil {
+		return false
+	}
+	fi, err := os.Lstat(s.blobPath(d))
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// Stat returns the size of a present blob; the error wraps fs.ErrNotExist
+// when it is missing.
+func (s *Store) Stat(d graph.Digest) (int64, error) {
+	if err := d.Validate(); err != nil {
+		return 0, fmt.Errorf("cache: %w", err)
+	}
+	fi, err := os.Lstat(s.blobPath(d))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, fmt.Errorf("cache: blob %s: %w", d, fs.ErrNotExist)
+		}
+		return 0, fmt.Errorf("cache: blob %s: %w", d, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return 0, fmt.Errorf("cache: blob %s: not a regular file: %w", d, fs.ErrNotExist)
+	}
+	return fi.Size(), nil
+}
+
+// Path returns the path of a present blob. The file is read-only and must
+// stay so. The error wraps fs.ErrNotExist when the blob is missing.
+func (s *Store) Path(d graph.Digest) (string, error) {
+	if _, err := s.Stat(d); err != nil {
+		return "", err
+	}
+	return s.blobPath(d), nil
+}
+
+// Open opens a present blob for reading. The error wraps fs.ErrNotExist when
+// it is missing.
+func (s *Store) Open(ctx context.Context, d graph.Digest) (io.ReadCloser, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("cache: open blob %s: %w", d, err)
+	}
+	if err := d.Validate(); err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	f, err := os.Open(s.blobPath(d))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("cache: blob %s: %w", d, fs.ErrNotExist)
+		}
+		return nil, fmt.Errorf("cache: open blob %s: %w", d, err)
+	}
+	return f, nil
+}
+
+// Create starts a new blob, written to a temporary file under tmp/ while it
+// is hashed. Nothing becomes visible until Commit; Close without Commit
+// discards it. Writes fail once ctx is done.
+func (s *Store) Create(ctx context.Context) (graph.BlobWriter, error) {
+	return s.create(ctx)
+}
+
+func (s *Store) create(ctx context.Context) (*blobWriter, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("cache: create blob: %w", err)
+	}
+	f, err := s.createTemp("blob-")
+	if err != nil {
+		return nil, err
+	}
+	return &blobWriter{s: s, ctx: ctx, f: f, tmp: f.Name(), dg: graph.NewDigester()}, nil
+}
+
+// blobWriter implements graph.BlobWriter.
+type blobWriter struct {
+	s    *Store
+	ctx  context.Context
+	f    *os.File
+	tmp  string // name of f under tmp/
+	dg   *graph.Digester
+	n    int64
+	err  error // sticky write error
+	done bool  // committed or discarded
+}
+
+var _ graph.BlobWriter = (*blobWriter)(nil)
+
+func (w *blobWriter) Write(p []byte) (int, error) {
+	if w.done {
+		return 0, fmt.Errorf("cache: write to blob %s after commit or close", w.tmp)
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	if err := w.ctx.Err(); err != nil {
+		w.err = fmt.Errorf("cache: write blob: %w", err)
+		return 0, w.err
+	}
+	n, err := w.f.Write(p)
+	w.dg.Write(p[:n])
+	w.n += int64(n)
+	if err != nil {
+		w.err = fmt.Errorf("cache: write blob %s: %w", w.tmp, err)
+		return n, w.err
+	}
+	return n, nil
+}
+
+// Commit verifies the content against want (unless want is empty), makes
+// the blob read-only, syncs it and links it into blobs/. When the blob is
+// already present the new copy is discarded. On any error nothing becomes
+// visible.
+func (w *blobWriter) Commit(name, mediaType string, want graph.Digest) (graph.Output, error) {
+	return w.commit(name, mediaType, want, -1)
+}
+
+func (w *blobWriter) commit(name, mediaType string, want graph.Digest, wantSize int64) (out graph.Output, err error) {
+	if w.done {
+		return graph.Output{}, fmt.Errorf("cache: commit of blob %q after commit or close", name)
+	}
+	defer func() {
+		if err != nil {
+			w.discard()
+		}
+	}()
+	if w.err != nil {
+		return graph.Output{}, w.err
+	}
+	if err := w.ctx.Err(); err != nil {
+		return graph.Output{}, fmt.Errorf("cache: commit blob %q: %w", name, err)
+	}
+	got := w.dg.Digest()
+	if want != "" {
+		if err := want.Validate(); err != nil {
+			return graph.Output{}, fmt.Errorf("cache: commit blob %q: %w", name, err)
+		}
+		if got != want {
+			return graph.Output{}, fmt.Errorf("cache: blob %q: want %s, got %s (%d bytes): %w", name, want, got, w.n, ErrDigestMismatch)
+		}
+	}
+	if wantSize >= 0 && wantSize != w.n {
+		return graph.Output{}, fmt.Errorf("cache: blob %s: want %d bytes, got %d: %w", got, wantSize, w.n, ErrDigestMismatch)
+	}
+	out = graph.Output{Name: name, Digest: got, Size: w.n, MediaType: mediaType}
+	dst := w.s.blobPath(got)
+	if fi, err := os.Lstat(dst); err == nil && fi.Mode().IsRegular() {
+		w.discard()
+		return out, nil
+	}
+	if err := w.f.Chmod(0o444); err != nil {
+		return graph.Output{}, fmt.Errorf("cache: blob %s: chmod: %w", got, err)
+	}
+	if err := w.f.Sync(); err != nil {
+		return graph.Output{}, fmt.Errorf("cache: blob %s: sync: %w", got, err)
+	}
+	// A hard link never replaces an existing blob; fall back to a rename on
+	// file systems without hard links (same content, so replacing is safe).
+	tmp := w.tmp
+	if err := os.Link(tmp, dst); err != nil && !errors.Is(err, fs.ErrExist) {
+		if err := os.Rename(tmp, dst); err != nil {
+			return graph.Output{}, fmt.Errorf("cache: blob %s: move into place: %w", got, err)
+		}
+	}
+	if err := syncDir(filepath.Dir(dst)); err != nil {
+		return graph.Output{}, err
+	}
+	w.discard()
+	return out, nil
+}
+
+// discard closes and removes the temporary file.
+func (w *blobWriter) discard() {
+	if w.done {
+		return
+	}
+	w.done = true
+	w.f.Close()
+	os.Remove(w.tmp)
+}
+
+// Close discards the blob unless it was committed. It is safe to call after
+// Commit.
+func (w *blobWriter) Close() error {
+	w.discard()
+	return nil
+}
+
+// Put stores the content read from r as a blob, verifying it against want
+// and size when they are given (empty want, negative size: not checked).
+// The returned output has no name.
+func (s *Store) Put(ctx context.Context, r io.Reader, want graph.Digest, size int64) (graph.Output, error) {
+	if want != "" && size >= 0 && s.Has(want) {
+		if n, err := s.Stat(want); err == nil && n == size {
+			return graph.Output{Digest: want, Size: size}, nil
+		}
+	}
+	w, err := s.create(ctx)
+	if err != nil {
+		return graph.Output{}, err
+	}
+	defer w.Close()
+	if _, err := io.Copy(w, r); err != nil {
+		return graph.Output{}, fmt.Errorf("cache: put blob %s: %w", want, err)
+	}
+	return w.commit("", "", want, size)
+}
+
+// PutBytes stores b as a blob, verified against want unless it is empty.
+func (s *Store) PutBytes(ctx context.Context, b []byte, want graph.Digest) (graph.Output, error) {
+	w, err := s.create(ctx)
+	if err != nil {
+		return graph.Output{}, err
+	}
+	defer w.Close()
+	if _, err := w.Write(b); err != nil {
+		return graph.Output{}, err
+	}
+	return w.commit("", "", want, -1)
+}
+
+// PutFile copies the file at path into the store as a blob, verified against
+// want unless it is empty. The file is left in place.
+func (s *Store) PutFile(ctx context.Context, path string, want graph.Digest) (graph.Output, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return graph.Output{}, fmt.Errorf("cache: put file: %w", err)
+	}
+	defer f.Close()
+	out, err := s.Put(ctx, f, want, -1)
+	if err != nil {
+		return graph.Output{}, fmt.Errorf("cache: put file %s: %w", path, err)
+	}
+	return out, nil
+}
+
+// MoveFile moves the file at path into the store as a blob, verified against
+// want unless it is empty; it avoids a copy when path is on the store's file
+// system (a plugin's scratch directory from TempDir, for example). The file
+// is gone from path afterwards, also when verification fails (its content
+// cannot be trusted then); it is copied and removed when it is on another
+// file system.
+func (s *Store) MoveFile(ctx context.Context, path string, want graph.Digest) (graph.Output, error) {
+	if err := ctx.Err(); err != nil {
+		return graph.Output{}, fmt.Errorf("cache: move file %s: %w", path, err)
+	}
+	src, err := os.Open(path)
+	if err != nil {
+		return graph.Output{}, fmt.Errorf("cache: move file: %w", err)
+	}
+	fi, err := src.Stat()
+	if err != nil {
+		src.Close()
+		return graph.Output{}, fmt.Errorf("cache: move file %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		src.Close()
+		return graph.Output{}, fmt.Errorf("cache: move file %s: not a regular file", path)
+	}
+	// Lock the file before it appears under tmp/, so that the temp sweeper
+	// never takes it for the leftover of a dead process.
+	if err := unix.Flock(int(src.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		src.Close()
+		return graph.Output{}, fmt.Errorf("cache: move file %s: locked by another process: %w", path, err)
+	}
+	tmp := s.path(tmpDir, "move-"+randomHex())
+	if err := os.Rename(path, tmp); err != nil {
+		// Another file system, most likely: copy.
+		defer src.Close()
+		out, err := s.Put(ctx, src, want, -1)
+		if err != nil {
+			return graph.Output{}, fmt.Errorf("cache: move file %s: %w", path, err)
+		}
+		if err := os.Remove(path); err != nil {
+			return graph.Output{}, fmt.Errorf("cache: move file: %w", err)
+		}
+		return out, nil
+	}
+	w := &blobWriter{s: s, ctx: ctx, f: src, tmp: tmp, dg: graph.NewDigester()}
+	defer w.Close()
+	n, err := io.Copy(w.dg, src)
+	if err != nil {
+		return graph.Output{}, fmt.Errorf("cache: move file %s: read: %w", path, err)
+	}
+	w.n = n
+	out, err := w.commit("", "", want, -1)
+	if err != nil {
+		return graph.Output{}, fmt.Errorf("cache: move file %s: %w", path, err)
+	}
+	return out, nil
+}
+
+func randomHex() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
