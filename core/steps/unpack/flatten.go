@@ -16,9 +16,12 @@ import (
 	"github.com/kitbuild/kit/core/steps/tarutil"
 )
 
-// DefaultMaxEntries is the default limit on the number of entries (whiteouts
-// included) an image's layers may hold together.
-const DefaultMaxEntries = 1 << 20
+// Default limits on what an image's layers may hold together: entries
+// (whiteouts included) and bytes of file content (uncompressed).
+const (
+	DefaultMaxEntries = 1 << 20
+	DefaultMaxSize    = 64 << 30
+)
 
 // FlattenOptions configures Flatten.
 type FlattenOptions struct {
@@ -35,6 +38,8 @@ type FlattenOptions struct {
 	Drop func(name string) bool
 	// MaxEntries limits the number of entries; 0 means DefaultMaxEntries.
 	MaxEntries int
+	// MaxSize limits the bytes of file content; 0 means DefaultMaxSize.
+	MaxSize int64
 	// Progress, if set, is told how many bytes of the layers were read.
 	Progress func(done, total int64)
 }
@@ -61,8 +66,9 @@ type EmitFunc func(h *tar.Header, r io.Reader) error
 // entries (whiteouts included) whose parent path goes through a symlink or a
 // non-directory of the tree, hard links to a missing name, to a directory or
 // to themselves, device nodes other than the well-known character devices of
-// wellKnownDevices, unsupported entry types, and more than MaxEntries
-// entries. Symlinks may point anywhere: nothing is ever written through them.
+// wellKnownDevices, unsupported entry types (GNU sparse files included: they
+// could expand to any size), and more than MaxEntries entries or MaxSize
+// bytes. Symlinks may point anywhere: nothing is ever written through them.
 func Flatten(ctx context.Context, layers []Layer, opt FlattenOptions, emit EmitFunc) error {
 	if opt.TempDir == "" {
 		return errors.New("unpack: Flatten needs a TempDir")
@@ -80,12 +86,15 @@ func Flatten(ctx context.Context, layers []Layer, opt FlattenOptions, emit EmitF
 		index:   map[string]record{},
 		implied: map[string]struct{}{},
 		marks:   map[string]mark{},
-		buf:     make([]byte, 256<<10),
+		buf:     make([]byte, 128<<10),
 	}
 	if fl.max <= 0 {
 		fl.max = DefaultMaxEntries
 	}
-	fl.bw = bufio.NewWriterSize(&countWriter{w: f, n: &fl.size}, 1<<20)
+	if fl.opt.MaxSize <= 0 {
+		fl.opt.MaxSize = DefaultMaxSize
+	}
+	fl.bw = bufio.NewWriterSize(&countWriter{w: f, n: &fl.size}, 256<<10)
 	fl.tw = tar.NewWriter(fl.bw)
 	var total, done int64
 	for _, l := range layers {
@@ -126,6 +135,7 @@ type flattener struct {
 	bw   *bufio.Writer
 	tw   *tar.Writer
 	size int64 // bytes written to the spool so far
+	data int64 // bytes of file content so far
 	seq  uint32
 	// index holds the last record of every name (possibly deleted since).
 	index map[string]record
@@ -238,8 +248,14 @@ func (fl *flattener) add(l Layer, h *tar.Header, content io.Reader, start, seq u
 		}
 		return nil
 	}
+	if isSparse(h) {
+		return fl.fail(l, h.Name, fmt.Errorf("%w: GNU sparse file", tarutil.ErrType))
+	}
 	if err := tarutil.Normalize(h, fl.opt.SourceDateEpoch); err != nil {
 		return fl.fail(l, h.Name, err)
+	}
+	if fl.data += h.Size; fl.data > fl.opt.MaxSize {
+		return fl.fail(l, h.Name, fmt.Errorf("%w: more than %d bytes of content", ErrLimit, fl.opt.MaxSize))
 	}
 	switch h.Typeflag {
 	case tar.TypeChar, tar.TypeBlock:
@@ -282,6 +298,19 @@ func (fl *flattener) add(l Layer, h *tar.Header, content io.Reader, start, seq u
 		fl.implied[p] = struct{}{}
 	}
 	return nil
+}
+
+// isSparse reports whether h is a GNU sparse file (old GNU or PAX format).
+func isSparse(h *tar.Header) bool {
+	if h.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range h.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 func deviceKind(t byte) string {

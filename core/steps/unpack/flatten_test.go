@@ -373,6 +373,7 @@ func TestFlattenRefuses(t *testing.T) {
 		{name: "block device with a well-known name", layers: []L{{device("dev/null", tar.TypeBlock, 1, 3)}}, entry: "dev/null", err: ErrDevice},
 		{name: "unknown entry type", layers: []L{{{Header: tar.Header{Name: "x", Typeflag: 'Z'}}}}, entry: "x", err: tarutil.ErrType},
 		{name: "empty whiteout", layers: []L{{file(".wh.", "", 0o644)}}, entry: ".wh.", err: ErrWhiteout},
+		{name: "too much content", layers: []L{{file("a", "12345", 0o644)}, {file("b", "123456", 0o644)}}, opt: FlattenOptions{MaxSize: 10}, entry: "b", err: ErrLimit, msg: "more than 10 bytes"},
 		{name: "too many entries", layers: []L{{file("a", "", 0o644), file("b", "", 0o644)}, {file("c", "", 0o644)}}, opt: FlattenOptions{MaxEntries: 2}, entry: "c", err: ErrLimit, msg: "more than 2 entries"},
 	}
 	for _, tt := range tests {
@@ -393,6 +394,53 @@ func TestFlattenRefuses(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// sparseTar returns a tar holding a PAX (0.1) GNU sparse file of 1 TiB with
+// one byte of data; archive/tar cannot write one.
+func sparseTar() []byte {
+	header := func(name string, typ byte, size int) []byte {
+		b := make([]byte, 512)
+		copy(b, name)
+		copy(b[100:], "0000644\x00")
+		copy(b[108:], "0000000\x00")
+		copy(b[116:], "0000000\x00")
+		copy(b[124:], fmt.Sprintf("%011o\x00", size))
+		copy(b[136:], "00000000000\x00")
+		b[156] = typ
+		copy(b[257:], "ustar\x0000")
+		copy(b[148:], "        ")
+		sum := 0
+		for _, c := range b {
+			sum += int(c)
+		}
+		copy(b[148:], fmt.Sprintf("%06o\x00 ", sum))
+		return b
+	}
+	pad := func(b []byte) []byte { return append(b, make([]byte, (512-len(b)%512)%512)...) }
+	var recs string
+	for _, kv := range [][2]string{{"GNU.sparse.major", "0"}, {"GNU.sparse.minor", "1"}, {"GNU.sparse.name", "big"},
+		{"GNU.sparse.size", "1099511627776"}, {"GNU.sparse.numblocks", "1"}, {"GNU.sparse.map", "1099511627775,1"}} {
+		rec := " " + kv[0] + "=" + kv[1] + "\n"
+		n := len(rec) + 2
+		if len(fmt.Sprint(n)+rec) != n {
+			n++
+		}
+		recs += fmt.Sprint(n) + rec
+	}
+	out := header("PaxHeaders/big", 'x', len(recs))
+	out = append(out, pad([]byte(recs))...)
+	out = append(out, header("big", '0', 1)...)
+	out = append(out, pad([]byte("x"))...)
+	return append(out, make([]byte, 1024)...)
+}
+
+func TestFlattenRefusesSparse(t *testing.T) {
+	l := Layer{Name: "layer 0", Open: func(context.Context) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(sparseTar())), nil }}
+	err := Flatten(context.Background(), []Layer{l}, FlattenOptions{TempDir: t.TempDir()}, func(*tar.Header, io.Reader) error { return nil })
+	if !errors.Is(err, tarutil.ErrType) || !strings.Contains(err.Error(), "sparse") {
+		t.Fatalf("err = %v; want a refused sparse file", err)
 	}
 }
 

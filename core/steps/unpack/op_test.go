@@ -191,7 +191,7 @@ func TestParams(t *testing.T) {
 	}
 }
 
-func compress(t *testing.T, kind string, b []byte) []byte {
+func compress(t testing.TB, kind string, b []byte) []byte {
 	var buf bytes.Buffer
 	switch kind {
 	case "gzip":
