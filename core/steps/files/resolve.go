@@ -154,7 +154,7 @@ func resolveOne(f *spec.File, where string, opts ResolveOptions) (Entry, bool, e
 		}
 		e.Kind, e.Contents = KindFile, b
 	case f.Source != nil:
-		src, err := sourcePath(*f.Source, opts)
+		src, err := sourcePath(*f.Source, baseDir(where, opts), opts)
 		if err != nil {
 			return e, false, fieldError(opts, where, "source", f, err)
 		}
@@ -178,8 +178,18 @@ func resolveOne(f *spec.File, where string, opts ResolveOptions) (Entry, bool, e
 	return e, false, nil
 }
 
+// baseDir is the directory relative sources of the entry at where are taken
+// from: that of the spec file that declared it when the source map knows it
+// (specs merged from several directories), else opts.BaseDir.
+func baseDir(where string, opts ResolveOptions) string {
+	if p := opts.Sources.Get(where); p.File != "" {
+		return filepath.Dir(p.File)
+	}
+	return opts.BaseDir
+}
+
 // sourcePath expands "~/" and makes a relative source absolute.
-func sourcePath(src string, opts ResolveOptions) (string, error) {
+func sourcePath(src, base string, opts ResolveOptions) (string, error) {
 	if src == "" {
 		return "", fmt.Errorf("%w: empty source", ErrInvalid)
 	}
@@ -190,7 +200,7 @@ func sourcePath(src string, opts ResolveOptions) (string, error) {
 		src = filepath.Join(opts.Home, rest)
 	}
 	if !filepath.IsAbs(src) {
-		src = filepath.Join(opts.BaseDir, src)
+		src = filepath.Join(base, src)
 	}
 	abs, err := filepath.Abs(src)
 	if err != nil {

@@ -1,0 +1,91 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/kitbuild/kit/core/graph"
+)
+
+// Artifact is a file kit wrote into the output directory.
+type Artifact struct {
+	Path   string       `json:"path"`
+	Digest graph.Digest `json:"digest"`
+	Size   int64        `json:"size"`
+	Format string       `json:"format"`
+}
+
+type opener interface {
+	Open(ctx context.Context, d graph.Digest) (io.ReadCloser, error)
+}
+
+// writeOutputs copies outputs into dir as name+suffix. Every file is
+// written to a temporary name first; only when all of them are complete are
+// they renamed into place, so a failed or cancelled build leaves no partial
+// artifact behind.
+func writeOutputs(ctx context.Context, store opener, dir, name string, outs []formatOutput) ([]Artifact, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("output directory: %w", err)
+	}
+	type pending struct {
+		tmp, final string
+		art        Artifact
+	}
+	var done []pending
+	cleanup := func() {
+		for _, p := range done {
+			os.Remove(p.tmp)
+		}
+	}
+	for _, o := range outs {
+		final := filepath.Join(dir, name+o.Output.Name)
+		f, err := os.CreateTemp(dir, ".kit-"+filepath.Base(final)+"-*")
+		if err != nil {
+			cleanup()
+			return nil, fmt.Errorf("output %s: %w", final, err)
+		}
+		done = append(done, pending{tmp: f.Name(), final: final, art: Artifact{Path: final, Digest: o.Output.Digest, Size: o.Output.Size, Format: o.Format}})
+		err = copyBlob(ctx, store, o.Output.Digest, f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Chmod(f.Name(), 0o644)
+		}
+		if err != nil {
+			cleanup()
+			return nil, fmt.Errorf("output %s: %w", final, err)
+		}
+	}
+	var arts []Artifact
+	for i, p := range done {
+		if err := os.Rename(p.tmp, p.final); err != nil {
+			for _, q := range done[i:] {
+				os.Remove(q.tmp)
+			}
+			return nil, fmt.Errorf("output %s: %w", p.final, err)
+		}
+		arts = append(arts, p.art)
+	}
+	return arts, nil
+}
+
+func copyBlob(ctx context.Context, store opener, d graph.Digest, w io.Writer) error {
+	r, err := store.Open(ctx, d)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	dg := graph.NewDigester()
+	if _, err := io.Copy(io.MultiWriter(w, dg), r); err != nil {
+		return err
+	}
+	if got := dg.Digest(); got != d {
+		return errors.New("cache blob " + string(d) + " is corrupt (read " + string(got) + ")")
+	}
+	return nil
+}
