@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path"
 	"slices"
@@ -91,6 +92,7 @@ func Flatten(ctx context.Context, layers []Layer, opt FlattenOptions, emit EmitF
 	if fl.max <= 0 {
 		fl.max = DefaultMaxEntries
 	}
+	fl.max = min(fl.max, math.MaxInt32) // sequence numbers are uint32
 	if fl.opt.MaxSize <= 0 {
 		fl.opt.MaxSize = DefaultMaxSize
 	}
@@ -156,7 +158,7 @@ func (fl *flattener) readLayer(ctx context.Context, l Layer, done *int64, total 
 		return fmt.Errorf("%s: %s: %w", fl.image(), l.Name, err)
 	}
 	defer zr.Close()
-	tr := tar.NewReader(zr)
+	tr := tar.NewReader(ctxReader{ctx, zr})
 	start := fl.seq
 	for {
 		h, err := tr.Next()
@@ -384,6 +386,20 @@ func (fl *flattener) spool(h *tar.Header, content io.Reader) (int64, error) {
 		}
 	}
 	return off, nil
+}
+
+// ctxReader stops reading once ctx is done, so that a long file is not
+// copied to the end after a cancellation.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // onlyReader hides any WriterTo of a reader so that io.CopyBuffer uses the

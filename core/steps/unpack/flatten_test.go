@@ -474,6 +474,34 @@ func TestFlattenCancel(t *testing.T) {
 	}
 }
 
+// cancelAfter cancels a context once n bytes were read through it.
+type cancelAfter struct {
+	r      io.Reader
+	n      int
+	cancel func()
+}
+
+func (c *cancelAfter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if c.n -= n; c.n <= 0 {
+		c.cancel()
+	}
+	return n, err
+}
+
+func TestFlattenCancelInsideAFile(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b := steptest.Tar(t, file("big", strings.Repeat("x", 16<<20), 0o644))
+	l := Layer{Name: "layer 0", Open: func(context.Context) (io.ReadCloser, error) {
+		return io.NopCloser(&cancelAfter{r: bytes.NewReader(b), n: 1 << 20, cancel: cancel}), nil
+	}}
+	err := Flatten(ctx, []Layer{l}, FlattenOptions{TempDir: t.TempDir()}, func(*tar.Header, io.Reader) error { return nil })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v; want context.Canceled", err)
+	}
+}
+
 func TestFlattenRemovesSpool(t *testing.T) {
 	dir := t.TempDir()
 	_, err := flattenLines(t, FlattenOptions{TempDir: dir}, []steptest.Entry{file("a", "x", 0o644)})
