@@ -64,8 +64,20 @@ type Options struct {
 type Result struct {
 	// Artifacts are the files written, in format order.
 	Artifacts []Artifact
-	// Plan is every node of the plan with its cache status (dry runs).
-	Plan []solver.Explanation
+	// Plan is every node of the plan with its cache status (dry runs), in
+	// topological order.
+	Plan []PlanNode
+}
+
+// PlanNode is a node of a dry run's plan.
+type PlanNode struct {
+	Node string    `json:"node"`
+	Kind string    `json:"kind"`
+	Key  graph.Key `json:"key"`
+	// Status is "hit" (taken from the cache), "run" (would be executed) or
+	// "skip" (not needed: every node using it is a hit).
+	Status  string   `json:"status"`
+	Reasons []string `json:"reasons,omitempty"`
 }
 
 type formatOutput struct {
@@ -162,7 +174,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &Result{Plan: ex}, nil
+		return &Result{Plan: dryRun(plan, ex)}, nil
 	}
 	if o.Events != nil {
 		sopts = append(sopts, solver.WithEvents(o.Events))
@@ -311,4 +323,24 @@ func (p *planner) locate(err error) error {
 func homeDir() string {
 	h, _ := os.UserHomeDir()
 	return h
+}
+
+// dryRun lists every node of the plan with what a build would do with it.
+func dryRun(plan *graph.Plan, ex []solver.Explanation) []PlanNode {
+	byKey := map[graph.Key]solver.Explanation{}
+	for _, e := range ex {
+		byKey[e.Key] = e
+	}
+	out := make([]PlanNode, 0, len(plan.Nodes))
+	for _, n := range plan.Nodes {
+		pn := PlanNode{Node: n.Name, Kind: n.Components.Kind, Key: n.Key, Status: "skip"}
+		if e, ok := byKey[n.Key]; ok {
+			pn.Status, pn.Reasons = "run", e.Reasons
+			if e.Hit {
+				pn.Status = "hit"
+			}
+		}
+		out = append(out, pn)
+	}
+	return out
 }

@@ -129,11 +129,7 @@ func (o *buildOptions) run(cmd *cobra.Command, specs []string) error {
 			return json.NewEncoder(out).Encode(res.Plan)
 		}
 		for _, n := range res.Plan {
-			status := "miss"
-			if n.Hit {
-				status = "hit "
-			}
-			fmt.Fprintf(out, "%s  %-9s %s\n", status, n.Kind, n.Node)
+			fmt.Fprintf(out, "%-4s  %-9s %s\n", n.Status, n.Kind, n.Node)
 			if o.explain {
 				for _, r := range n.Reasons {
 					fmt.Fprintf(out, "                because: %s\n", r)
