@@ -133,14 +133,30 @@ type ttyProgress struct {
 	p       *mpb.Progress
 	bars    map[string]*mpb.Bar
 	explain bool
+	// status is a bottom line that lives for the whole build: it counts the
+	// steps, and it keeps mpb rendering (and so flushing the lines printed
+	// above the bars) even when no step is running.
+	status      *mpb.Bar
+	ran, cached int
+	start       time.Time
 }
 
 func newTTYProgress(w io.Writer, explain bool) *ttyProgress {
-	return &ttyProgress{
+	t := &ttyProgress{
 		p:       mpb.New(mpb.WithOutput(w), mpb.WithWidth(40), mpb.WithRefreshRate(120*time.Millisecond)),
 		bars:    map[string]*mpb.Bar{},
 		explain: explain,
+		start:   time.Now(),
 	}
+	t.status = t.p.New(0, mpb.NopStyle(),
+		mpb.BarPriority(1<<30),
+		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			return fmt.Sprintf("kit: %d steps run, %d cached, %s", t.ran, t.cached, time.Since(t.start).Round(100*time.Millisecond))
+		})),
+	)
+	return t
 }
 
 func (t *ttyProgress) Event(e solver.Event) {
@@ -167,11 +183,13 @@ func (t *ttyProgress) Event(e solver.Event) {
 		}
 		switch e.Type {
 		case solver.EventDone:
+			t.ran++
 			fmt.Fprintf(t.p, " ✔ %s (%s)\n", e.Node, e.Duration.Round(time.Millisecond))
 		case solver.EventError:
 			fmt.Fprintf(t.p, " ✘ %s: %v\n", e.Node, e.Err)
 		}
 	case solver.EventCached:
+		t.cached++
 		fmt.Fprintf(t.p, " ✔ %s (cached)\n", e.Node)
 	case solver.EventQueued:
 		if t.explain {
@@ -190,5 +208,6 @@ func (t *ttyProgress) Close() {
 		b.Abort(true)
 	}
 	t.mu.Unlock()
+	t.status.SetTotal(-1, true)
 	t.p.Wait()
 }
