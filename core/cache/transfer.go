@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/kitbuild/kit/core/graph"
+	"github.com/kitbuild/kit/core/internal/ctxio"
 )
 
 // Export writes the images recorded in index.json under refs (every image
@@ -104,7 +105,7 @@ func (s *Store) exportBlob(ctx context.Context, dst string, r blobRef) error {
 		os.Remove(f.Name())
 	}()
 	dg := graph.NewDigester()
-	n, err := io.Copy(io.MultiWriter(f, dg), ctxReader{ctx, src})
+	n, err := io.Copy(io.MultiWriter(f, dg), ctxio.Reader(ctx, src))
 	if err != nil {
 		return fmt.Errorf("blob %s: copy to %s: %w", r.Digest, dst, err)
 	}
@@ -121,19 +122,6 @@ func (s *Store) exportBlob(ctx context.Context, dst string, r blobRef) error {
 		return fmt.Errorf("blob %s: %w", r.Digest, err)
 	}
 	return nil
-}
-
-// ctxReader stops reading once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // Import copies the images of an OCI image layout directory, or of a

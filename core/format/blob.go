@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/kitbuild/kit/core/graph"
+	"github.com/kitbuild/kit/core/internal/ctxio"
 )
 
 // Media types of the outputs written by kit's formats.
@@ -80,17 +81,5 @@ func ReadSmallBlob(ctx context.Context, x graph.Exec, o graph.Output, max int64)
 // ContextReader returns a reader that fails with ctx.Err() once ctx is
 // done, so long copies stop on cancellation.
 func ContextReader(ctx context.Context, r io.Reader) io.Reader {
-	return ctxReader{ctx, r}
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
+	return ctxio.Reader(ctx, r)
 }

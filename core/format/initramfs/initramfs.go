@@ -12,6 +12,7 @@ import (
 	"github.com/u-root/u-root/pkg/cpio"
 
 	"github.com/kitbuild/kit/core/format/internal/tarscan"
+	"github.com/kitbuild/kit/core/internal/ctxio"
 )
 
 // Limits of the newc format and of the kernel's unpacker.
@@ -361,7 +362,7 @@ func record(ctx context.Context, src io.ReaderAt, e tarscan.Entry, name string, 
 	case tar.TypeReg:
 		info.Mode |= cpio.S_IFREG
 		info.FileSize = uint64(h.Size)
-		data = ctxReaderAt{ctx, io.NewSectionReader(src, e.Data, h.Size)}
+		data = io.NewSectionReader(ctxio.ReaderAt(ctx, src), e.Data, h.Size)
 	case tar.TypeDir:
 		info.Mode |= cpio.S_IFDIR
 		info.NLink = 2
@@ -380,18 +381,6 @@ func record(ctx context.Context, src io.ReaderAt, e tarscan.Entry, name string, 
 		info.Mode |= cpio.S_IFIFO
 	}
 	return cpio.Record{Info: info, ReaderAt: data}
-}
-
-type ctxReaderAt struct {
-	ctx context.Context
-	r   io.ReaderAt
-}
-
-func (c ctxReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.ReadAt(p, off)
 }
 
 type countWriter struct {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kitbuild/kit/core/internal/ctxio"
 	"github.com/kitbuild/kit/core/steps/tarutil"
 )
 
@@ -492,7 +493,7 @@ func (m *merger) copy(mb *member, size int64) error {
 }
 
 func (m *merger) copyFrom(mb *member, r io.Reader, size int64) error {
-	n, err := io.CopyBuffer(m.tw, io.LimitReader(ctxReader{m.ctx, r}, size), m.buf)
+	n, err := io.CopyBuffer(m.tw, io.LimitReader(ctxio.Reader(m.ctx, r), size), m.buf)
 	if err == nil && n < size {
 		err = errShort
 	}
@@ -500,19 +501,6 @@ func (m *merger) copyFrom(mb *member, r io.Reader, size int64) error {
 		return fmt.Errorf("%s: entry %s: %w", mb.in.name, mb.hdr.Name, err)
 	}
 	return nil
-}
-
-// ctxReader stops a long copy when the context is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // dirHeader is a directory the step makes: 0755 root:root.

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kitbuild/kit/core/internal/ctxio"
 	"github.com/kitbuild/kit/core/steps/tarutil"
 )
 
@@ -158,7 +159,7 @@ func (fl *flattener) readLayer(ctx context.Context, l Layer, done *int64, total 
 		return fmt.Errorf("%s: %s: %w", fl.image(), l.Name, err)
 	}
 	defer zr.Close()
-	tr := tar.NewReader(ctxReader{ctx, zr})
+	tr := tar.NewReader(ctxio.Reader(ctx, zr))
 	start := fl.seq
 	for {
 		h, err := tr.Next()
@@ -386,20 +387,6 @@ func (fl *flattener) spool(h *tar.Header, content io.Reader) (int64, error) {
 		}
 	}
 	return off, nil
-}
-
-// ctxReader stops reading once ctx is done, so that a long file is not
-// copied to the end after a cancellation.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // onlyReader hides any WriterTo of a reader so that io.CopyBuffer uses the
