@@ -105,6 +105,20 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Jobs < 0 {
+		return nil, fmt.Errorf("--jobs %d: want a positive number of steps", o.Jobs)
+	}
+	fopts := fetch.Options{
+		Mirrors:   o.Mirrors,
+		Platform:  platform,
+		Pull:      o.Pull,
+		Frozen:    o.Locked,
+		Jobs:      o.Jobs,
+		Transport: o.Transport,
+	}
+	if err := fopts.Validate(); err != nil {
+		return nil, fmt.Errorf("--mirror: %w", err)
+	}
 	sys, err := spec.Load(o.Specs...)
 	if err != nil {
 		return nil, err
@@ -132,14 +146,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	resolver := fetch.NewResolver(store, lock, fetch.Options{
-		Mirrors:   o.Mirrors,
-		Platform:  platform,
-		Pull:      o.Pull,
-		Frozen:    o.Locked,
-		Jobs:      o.Jobs,
-		Transport: o.Transport,
-	})
+	resolver := fetch.NewResolver(store, lock, fopts)
 	images, err := resolveImages(ctx, resolver, sys)
 	if err != nil {
 		return nil, err
