@@ -422,12 +422,13 @@ func (in *Init) onceStdio(b Bundle) (Stdio, func(), error) {
 	if s := in.consoleStdio(); s.Stdout != nil {
 		return s, func() {}, nil
 	}
-	return in.pipeTo(b, in.console)
+	return in.pipeTo(b, in.console, nil)
 }
 
 // pipeTo returns a pipe whose read end is copied to w until the last writer
-// closes it; the returned func closes the init's write end.
-func (in *Init) pipeTo(b Bundle, w io.Writer) (Stdio, func(), error) {
+// closes it, then done is called; the returned func closes the init's
+// write end.
+func (in *Init) pipeTo(b Bundle, w io.Writer, done func() error) (Stdio, func(), error) {
 	r, pw, err := os.Pipe()
 	if err != nil {
 		return Stdio{}, nil, fmt.Errorf("%s: output pipe: %w", b.Label(), err)
@@ -435,6 +436,9 @@ func (in *Init) pipeTo(b Bundle, w io.Writer) (Stdio, func(), error) {
 	go func() {
 		_, _ = io.Copy(w, r)
 		r.Close()
+		if done != nil {
+			_ = done()
+		}
 	}()
 	return Stdio{Stdout: pw, Stderr: pw}, func() { pw.Close() }, nil
 }
@@ -476,16 +480,12 @@ func (in *Init) startService(ctx context.Context, b Bundle) error {
 	if err != nil {
 		return fmt.Errorf("log file: %w", err)
 	}
-	defer logFile.Close()
-	stdio, closeIO := Stdio{Stdout: logFile, Stderr: logFile}, func() {}
+	stdio, closeIO := Stdio{Stdout: logFile, Stderr: logFile}, func() { logFile.Close() }
 	if in.tee {
-		if stdio, closeIO, err = in.pipeTo(b, io.MultiWriter(logFile, in.console)); err != nil {
+		// the copier closes the log file when the service's output ends
+		if stdio, closeIO, err = in.pipeTo(b, io.MultiWriter(logFile, in.console), logFile.Close); err != nil {
+			logFile.Close()
 			return err
-		}
-		// the copier needs the log file after this function returns
-		if logFile, err = os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND, 0); err != nil {
-			closeIO()
-			return fmt.Errorf("log file: %w", err)
 		}
 	}
 	defer closeIO()
