@@ -83,6 +83,17 @@ func runHelper(mode, dir, arg string) error {
 		fmt.Println("ready")
 		time.Sleep(time.Minute)
 		return errors.New("not killed")
+	case "hang-tempdir":
+		d, err := s.TempDir("step-")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(d, "scratch"), make([]byte, 1000), 0o644); err != nil {
+			return err
+		}
+		fmt.Println("ready")
+		time.Sleep(time.Minute)
+		return errors.New("not killed")
 	case "count":
 		n, _ := strconv.Atoi(arg)
 		for range n {
@@ -317,6 +328,45 @@ func TestKilledWriterLeavesNothing(t *testing.T) {
 				t.Fatalf("tmp/ after %s: %v", cleanup, got)
 			}
 		})
+	}
+}
+
+// A scratch directory of a killed process is removed by the next Open, not
+// an hour later by Prune; a live process's directory is kept.
+func TestKilledProcessTempDirIsRemoved(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	mine, err := s.TempDir("mine-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := helper(t, "hang-tempdir", dir, "")
+	startAndWait(t, cmd, "ready")
+	owners := func() (n int) {
+		for _, l := range listDir(t, s, "locks") {
+			if strings.HasPrefix(l, "owner-") {
+				n++
+			}
+		}
+		return n
+	}
+	if got := listDir(t, s, "tmp"); len(got) != 2 || owners() != 2 {
+		t.Fatalf("tmp/ with two live scratch dirs: %v, %d owner locks", got, owners())
+	}
+	open(t, dir)
+	if _, err := s.Prune(context.Background(), 1<<40); err != nil {
+		t.Fatal(err)
+	}
+	if got := listDir(t, s, "tmp"); len(got) != 2 {
+		t.Fatalf("tmp/ of live processes after open and prune: %v", got)
+	}
+	kill(t, cmd)
+	open(t, dir)
+	if got := listDir(t, s, "tmp"); len(got) != 1 || filepath.Join(dir, "tmp", got[0]) != mine {
+		t.Fatalf("tmp/ after the helper was killed and the cache opened: %v, want only %s", got, mine)
+	}
+	if n := owners(); n != 1 {
+		t.Fatalf("%d owner locks after the helper was killed, want 1", n)
 	}
 }
 

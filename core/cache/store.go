@@ -51,6 +51,10 @@ type Store struct {
 
 	indexMu sync.Mutex   // serialises index.json updates inside the process
 	shared  atomic.Int64 // shared store locks held through this Store
+
+	ownerMu  sync.Mutex
+	owner    *os.File // locks/owner-<ownerTag>.lock, flocked while the Store lives
+	ownerTag string
 }
 
 // DefaultDir returns the cache directory to use when none is given:
