@@ -1,0 +1,134 @@
+package qemu
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/u-root/u-root/pkg/cpio"
+
+	"github.com/kitbuild/kit/core/run"
+)
+
+// findTestKernel returns a bzImage for the boot test: $KIT_E2E_KERNEL, the
+// cache of testing/e2e-boot/get-kernel.sh, or the host's /boot.
+func findTestKernel() string {
+	if k := os.Getenv("KIT_E2E_KERNEL"); k != "" {
+		return k
+	}
+	var globs []string
+	if d := os.Getenv("KIT_E2E_KERNEL_DIR"); d != "" {
+		globs = append(globs, filepath.Join(d, "*", "boot", "vmlinuz-*"))
+	}
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if home, err := os.UserHomeDir(); cache == "" && err == nil {
+		cache = filepath.Join(home, ".cache")
+	}
+	if cache != "" {
+		globs = append(globs, filepath.Join(cache, "kit", "e2e-kernel", "*", "boot", "vmlinuz-*"))
+	}
+	globs = append(globs, "/boot/vmlinuz-*")
+	for _, g := range globs {
+		m, _ := filepath.Glob(g)
+		for _, k := range m {
+			if f, err := os.Open(k); err == nil { // /boot kernels may be root-only
+				f.Close()
+				return k
+			}
+		}
+	}
+	return ""
+}
+
+// TestBootKernelInitrd boots a Debian kernel with an initrd holding a Go
+// /init that prints a marker and powers off, under TCG, through the same
+// Resolve → Build → Run path as `kit run qemu`.
+func TestBootKernelInitrd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a VM; skipped with -short")
+	}
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		t.Skip("qemu-system-x86_64 not installed; install it with: apt-get install qemu-system-x86")
+	}
+	kernel := findTestKernel()
+	if kernel == "" {
+		t.Skip("no kernel to boot; fetch one with: export KIT_E2E_KERNEL=\"$(testing/e2e-boot/get-kernel.sh)\"")
+	}
+	accel := AccelTCG
+	if a := os.Getenv("KIT_E2E_ACCEL"); a != "" {
+		accel = Accel(a)
+	}
+
+	dir := t.TempDir()
+	initBin := filepath.Join(dir, "init")
+	build := exec.Command("go", "build", "-trimpath", "-o", initBin, "./testdata/marker-init")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the test init: %v\n%s", err, out)
+	}
+	initData, err := os.ReadFile(initBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	prefix := filepath.Join(dir, "marker")
+	kdata, err := os.ReadFile(kernel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(prefix+run.KernelSuffix, kdata, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var initrd bytes.Buffer
+	w := cpio.Newc.Writer(&initrd)
+	recs := []cpio.Record{
+		cpio.Directory("dev", 0o755),
+		cpio.CharDev("dev/console", 0o600, 5, 1),
+		cpio.StaticFile("init", string(initData), 0o755),
+	}
+	cpio.MakeAllReproducible(recs)
+	if err := cpio.WriteRecords(w, recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := cpio.WriteTrailer(w); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(prefix+run.InitrdSuffix, initrd.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(prefix+run.CmdlineSuffix, []byte("console=ttyS0 panic=-1 quiet\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	art, err := run.Resolve(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, err := Build(Config{Artifact: art, Accel: accel, Memory: "256M"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s", cmd)
+	var out bytes.Buffer
+	start := time.Now()
+	code, err := cmd.Run(context.Background(), RunOptions{Stdout: &out, Stderr: &out, Timeout: 90 * time.Second})
+	elapsed := time.Since(start)
+	console := out.String()
+	if err != nil || code != 0 {
+		t.Fatalf("qemu: exit %d, %v after %v; console:\n%s", code, err, elapsed, console)
+	}
+	if !strings.Contains(console, "KIT-MARKER pid=1") {
+		t.Fatalf("marker missing from the console after %v:\n%s", elapsed, console)
+	}
+	for _, bad := range []string{"Kernel panic", "KIT-POWEROFF-FAILED"} {
+		if strings.Contains(console, bad) {
+			t.Fatalf("console shows %q:\n%s", bad, console)
+		}
+	}
+	t.Logf("booted to the marker and powered off under %s in %v", cmd.Accel, elapsed.Round(time.Millisecond))
+}
