@@ -352,7 +352,7 @@ func TestShutdownSequence(t *testing.T) {
 		"create first 000-first", "start first", "delete first",
 		"create second 001-second", "start second", "delete second",
 		"killall 15", "killall 9", "sync",
-		"umount /containers/services/good/rootfs 2", "umount /sys/fs/cgroup 2", "umount /run 2", "umount /dev/pts 2",
+		"umount /containers/services/good/rootfs 2", "umount /sys/fs/cgroup 2", "umount /dev/pts 2", "umount /run 2",
 		"sync", "reboot 0x4321fedc",
 	}
 	got := events[lastService+1:]

@@ -179,7 +179,7 @@ func isOctal(s string) bool {
 }
 
 // unmountOrder returns the mount points to unmount at shutdown: all but
-// those in keep and their parents, deepest (latest) first.
+// those in keep, each once, deepest first (the latest first among equals).
 func unmountOrder(mounts []string, keep []string) []string {
 	var out []string
 	for _, m := range slices.Backward(mounts) {
@@ -189,5 +189,7 @@ func unmountOrder(mounts []string, keep []string) []string {
 		}
 		out = append(out, m)
 	}
+	depth := func(p string) int { return strings.Count(p, "/") }
+	slices.SortStableFunc(out, func(a, b string) int { return depth(b) - depth(a) })
 	return out
 }
