@@ -48,6 +48,9 @@ func (s Source) HasType(t string) bool {
 // Config is the apt configuration kit needs: the sources and the
 // Acquire::Check-Valid-Until setting.
 type Config struct {
+	// Root is the directory the configuration was read under ("/" for the
+	// machine); Signed-By paths are resolved under it.
+	Root    string
 	Sources []Source
 	// CheckValidUntil is Acquire::Check-Valid-Until (default true).
 	CheckValidUntil bool
@@ -70,7 +73,7 @@ func (c *Config) CheckValidUntilFor(src Source) bool {
 // ".disabled" are ignored, like apt's Dir::Ignore-Files-Silently.
 func LoadConfig(root string) (*Config, error) {
 	etc := filepath.Join(root, "etc", "apt")
-	cfg := &Config{CheckValidUntil: true}
+	cfg := &Config{Root: root, CheckValidUntil: true}
 
 	confFiles := []string{filepath.Join(etc, "apt.conf")}
 	parts, err := listDir(filepath.Join(etc, "apt.conf.d"))
