@@ -55,6 +55,7 @@ files and volumes become an initrd, a tarball, ISO or disk images.`,
 		newValidateCmd(),
 		newCacheCmd(),
 		newVersionCmd(),
+		newRunCmd(),
 	)
 	return root
 }

@@ -124,13 +124,13 @@ type Command struct {
 type MissingError struct {
 	What    string // binary name or file description
 	Package string // Debian package to install
-	Detail  string // optional extra advice
+	Detail  string // optional: where kit looked
 }
 
 func (e *MissingError) Error() string {
 	s := fmt.Sprintf("%s is not installed; install it with: apt-get install %s", e.What, e.Package)
 	if e.Detail != "" {
-		s += " (" + e.Detail + ")"
+		s = fmt.Sprintf("%s is not installed (%s); install it with: apt-get install %s", e.What, e.Detail, e.Package)
 	}
 	return s
 }
@@ -174,7 +174,7 @@ func Build(cfg Config, opts ...Option) (*Command, error) {
 	if p, err := h.LookPath(ai.binary); err == nil {
 		c.Path = p
 	} else {
-		c.Missing = &MissingError{What: ai.binary, Package: ai.pkg}
+		c.Missing = &MissingError{What: ai.binary, Package: ai.pkg, Detail: "not found in $PATH"}
 	}
 
 	switch cfg.Accel {
