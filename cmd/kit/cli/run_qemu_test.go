@@ -127,7 +127,7 @@ func TestRunQEMUDryRun(t *testing.T) {
 	}
 	want := filepath.Join(filepath.Dir(argsFile), "qemu-system-x86_64") +
 		" -machine q35 -accel tcg -m 2G -smp 2 -nographic -serial stdio -monitor none -no-reboot -device virtio-rng-pci" +
-		" -netdev user,id=n0 -device virtio-net-pci,netdev=n0 -kernel " + prefix + "-kernel -initrd " + prefix + "-initrd.img -append 'console=ttyS0 quiet'\n"
+		" -netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile= -kernel " + prefix + "-kernel -initrd " + prefix + "-initrd.img -append 'console=ttyS0 quiet'\n"
 	if stdout != want {
 		t.Errorf("dry run printed\n%s\nwant\n%s", stdout, want)
 	}

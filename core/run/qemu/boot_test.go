@@ -3,6 +3,7 @@ package qemu
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,8 +47,10 @@ func findTestKernel() string {
 }
 
 // TestBootKernelInitrd boots a Debian kernel with an initrd holding a Go
-// /init that prints a marker and powers off, under TCG, through the same
-// Resolve → Build → Run path as `kit run qemu`.
+// /init that prints a marker and powers off, under TCG (KIT_E2E_ACCEL
+// overrides), through the same Resolve → Build → Run path as `kit run qemu`:
+// once with SeaBIOS and once through OVMF (skipped when the ovmf package is
+// not installed).
 func TestBootKernelInitrd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots a VM; skipped with -short")
@@ -109,26 +112,35 @@ func TestBootKernelInitrd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd, err := Build(Config{Artifact: art, Accel: accel, Memory: "256M"})
-	if err != nil {
-		t.Fatal(err)
+	for _, uefi := range []bool{false, true} {
+		name := map[bool]string{false: "bios", true: "uefi"}[uefi]
+		t.Run(name, func(t *testing.T) {
+			cmd, err := Build(Config{Artifact: art, Accel: accel, Memory: "256M", UEFI: uefi, StateDir: t.TempDir()})
+			var me *MissingError
+			if errors.As(err, &me) {
+				t.Skipf("%v", err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s", cmd)
+			var out bytes.Buffer
+			start := time.Now()
+			code, err := cmd.Run(context.Background(), RunOptions{Stdout: &out, Stderr: &out, Timeout: 90 * time.Second})
+			elapsed := time.Since(start)
+			console := out.String()
+			if err != nil || code != 0 {
+				t.Fatalf("qemu: exit %d, %v after %v; console:\n%s", code, err, elapsed, console)
+			}
+			if !strings.Contains(console, "KIT-MARKER pid=1") {
+				t.Fatalf("marker missing from the console after %v:\n%s", elapsed, console)
+			}
+			for _, bad := range []string{"Kernel panic", "KIT-POWEROFF-FAILED"} {
+				if strings.Contains(console, bad) {
+					t.Fatalf("console shows %q:\n%s", bad, console)
+				}
+			}
+			t.Logf("%s: booted to the marker and powered off under %s in %v", name, cmd.Accel, elapsed.Round(time.Millisecond))
+		})
 	}
-	t.Logf("%s", cmd)
-	var out bytes.Buffer
-	start := time.Now()
-	code, err := cmd.Run(context.Background(), RunOptions{Stdout: &out, Stderr: &out, Timeout: 90 * time.Second})
-	elapsed := time.Since(start)
-	console := out.String()
-	if err != nil || code != 0 {
-		t.Fatalf("qemu: exit %d, %v after %v; console:\n%s", code, err, elapsed, console)
-	}
-	if !strings.Contains(console, "KIT-MARKER pid=1") {
-		t.Fatalf("marker missing from the console after %v:\n%s", elapsed, console)
-	}
-	for _, bad := range []string{"Kernel panic", "KIT-POWEROFF-FAILED"} {
-		if strings.Contains(console, bad) {
-			t.Fatalf("console shows %q:\n%s", bad, console)
-		}
-	}
-	t.Logf("booted to the marker and powered off under %s in %v", cmd.Accel, elapsed.Round(time.Millisecond))
 }

@@ -218,7 +218,9 @@ func Build(cfg Config, opts ...Option) (*Command, error) {
 	for _, p := range cfg.Publish {
 		netdev += "," + p.hostfwd()
 	}
-	a = append(a, "-netdev", netdev, "-device", "virtio-net-pci,netdev=n0")
+	// romfile= leaves out the iPXE boot ROM: kit never boots from the
+	// network, and the ROM costs seconds under TCG.
+	a = append(a, "-netdev", netdev, "-device", "virtio-net-pci,netdev=n0,romfile=")
 
 	if cfg.UEFI {
 		fw, err := findFirmware(ai, h)

@@ -48,7 +48,7 @@ func TestBuild(t *testing.T) {
 			name:  "defaults with KVM",
 			cfg:   Config{Artifact: kernelArt},
 			host:  fakeHost(nil),
-			exact: "/usr/bin/qemu-system-x86_64 -machine q35 -accel kvm -cpu host -m 1024M -smp 1 -nographic -serial stdio -monitor none -no-reboot -device virtio-rng-pci -netdev user,id=n0 -device virtio-net-pci,netdev=n0 -kernel o-kernel -initrd o-initrd.img -append 'quiet console=ttyS0'",
+			exact: "/usr/bin/qemu-system-x86_64 -machine q35 -accel kvm -cpu host -m 1024M -smp 1 -nographic -serial stdio -monitor none -no-reboot -device virtio-rng-pci -netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile= -kernel o-kernel -initrd o-initrd.img -append 'quiet console=ttyS0'",
 			accel: AccelKVM,
 		},
 		{
@@ -117,7 +117,7 @@ func TestBuild(t *testing.T) {
 				{Host: 6379, Guest: 6379, Proto: "tcp"}, {Host: 5353, Guest: 53, Proto: "udp"},
 			}},
 			host: fakeHost(nil),
-			has:  []string{"-netdev user,id=n0,hostfwd=tcp:127.0.0.1:6379-:6379,hostfwd=udp:127.0.0.1:5353-:53 -device virtio-net-pci,netdev=n0"},
+			has:  []string{"-netdev user,id=n0,hostfwd=tcp:127.0.0.1:6379-:6379,hostfwd=udp:127.0.0.1:5353-:53 -device virtio-net-pci,netdev=n0,romfile="},
 		},
 		{
 			name:   "cmdline console kept, append added",
@@ -155,7 +155,7 @@ func TestBuild(t *testing.T) {
 			name:   "arm64",
 			cfg:    Config{Artifact: run.Artifact{Kind: run.KernelInitrd, Kernel: "k", Initrd: "i"}, Arch: "arm64"},
 			host:   fakeHost(errors.New("the host is amd64")),
-			exact:  "/usr/bin/qemu-system-aarch64 -machine virt,gic-version=max -accel tcg -cpu max -m 1024M -smp 1 -nographic -serial stdio -monitor none -no-reboot -device virtio-rng-pci -netdev user,id=n0 -device virtio-net-pci,netdev=n0 -kernel k -initrd i -append console=ttyAMA0",
+			exact:  "/usr/bin/qemu-system-aarch64 -machine virt,gic-version=max -accel tcg -cpu max -m 1024M -smp 1 -nographic -serial stdio -monitor none -no-reboot -device virtio-rng-pci -netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile= -kernel k -initrd i -append console=ttyAMA0",
 			accel:  AccelTCG,
 			reason: "host is amd64",
 		},

@@ -41,7 +41,7 @@ func (e *TimeoutError) Error() string {
 // (0 when the guest powered off or, with -no-reboot, rebooted) and a nil
 // error; or an error when QEMU is not installed (*MissingError), could not
 // start, ran longer than the timeout (*TimeoutError), or ctx was cancelled
-// (ctx.Err()). On timeout or cancellation QEMU gets SIGTERM, then SIGKILL
+// (an error wrapping ctx.Err()). On timeout or cancellation QEMU gets SIGTERM, then SIGKILL
 // after the grace period.
 func (c *Command) Run(ctx context.Context, o RunOptions) (int, error) {
 	if c.Missing != nil {
@@ -74,7 +74,7 @@ func (c *Command) Run(ctx context.Context, o RunOptions) (int, error) {
 	}
 	err := cmd.Run()
 	if ctx.Err() != nil {
-		return -1, ctx.Err()
+		return -1, fmt.Errorf("stopped the VM: %w", ctx.Err())
 	}
 	if runCtx.Err() != nil {
 		return -1, &TimeoutError{After: o.Timeout}
