@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -143,4 +146,62 @@ func TestBootKernelInitrd(t *testing.T) {
 			t.Logf("%s: booted to the marker and powered off under %s in %v", name, cmd.Accel, elapsed.Round(time.Millisecond))
 		})
 	}
+
+	// A published port listens on the host's loopback while the VM runs,
+	// and cancelling the context stops the VM.
+	t.Run("publish", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := uint16(l.Addr().(*net.TCPAddr).Port)
+		l.Close()
+		cmd, err := Build(Config{
+			Artifact: art, Accel: accel, Memory: "256M",
+			Publish: []Port{{Host: port, Guest: 80, Proto: "tcp"}},
+			// No init: the kernel panics and, with panic=0, waits.
+			CmdlineAppend: "rdinit=/none panic=0",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		reached := make(chan error, 1)
+		go func() {
+			var err error
+			for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+				var c net.Conn
+				if c, err = net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port)))); err == nil {
+					c.Close()
+					break
+				}
+			}
+			// The forward is bound to loopback only: the host's other
+			// addresses refuse it.
+			if err == nil {
+				addrs, _ := net.InterfaceAddrs()
+				for _, a := range addrs {
+					ip, ok := a.(*net.IPNet)
+					if !ok || ip.IP.IsLoopback() || ip.IP.To4() == nil {
+						continue
+					}
+					if c, derr := net.DialTimeout("tcp", net.JoinHostPort(ip.IP.String(), strconv.Itoa(int(port))), time.Second); derr == nil {
+						c.Close()
+						err = fmt.Errorf("published port answers on %s, not only on 127.0.0.1", ip.IP)
+					}
+				}
+			}
+			reached <- err
+			cancel()
+		}()
+		var out bytes.Buffer
+		_, err = cmd.Run(ctx, RunOptions{Stdout: &out, Stderr: &out, Timeout: 60 * time.Second})
+		if derr := <-reached; derr != nil {
+			t.Fatalf("published port %d: %v; console:\n%s", port, derr, out.String())
+		}
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Run after cancel: %v, want context.Canceled", err)
+		}
+	})
 }
