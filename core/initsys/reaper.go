@@ -78,12 +78,15 @@ func (r *Reaper) reap() {
 	}
 }
 
-// deliver hands a status to its waiter or keeps it; r.mu is held.
+// deliver hands a status to its waiter (which Wait removes) or keeps it;
+// r.mu is held.
 func (r *Reaper) deliver(pid, status int) {
 	if ch, ok := r.waiters[pid]; ok {
-		delete(r.waiters, pid)
-		ch <- status
-		return
+		select {
+		case ch <- status:
+			return
+		default: // a status nobody took yet: keep the new one aside
+		}
 	}
 	if _, ok := r.unclaimed[pid]; !ok {
 		r.order = append(r.order, pid)
@@ -128,7 +131,8 @@ func (r *Reaper) Expect(pid int) {
 	r.waiters[pid] = make(chan int, 1)
 }
 
-// Wait waits for process pid, which must be expected or already reaped.
+// Wait waits for process pid, which must be a child started by the
+// reaper, expected, or already reaped. One Wait per process.
 func (r *Reaper) Wait(ctx context.Context, pid int) (int, error) {
 	r.mu.Lock()
 	ch, ok := r.waiters[pid]
@@ -144,8 +148,6 @@ func (r *Reaper) Wait(ctx context.Context, pid int) (int, error) {
 	r.mu.Unlock()
 	select {
 	case status := <-ch:
-		// leave it for another Wait of the same pid
-		ch <- status
 		r.mu.Lock()
 		if r.waiters[pid] == ch {
 			delete(r.waiters, pid)

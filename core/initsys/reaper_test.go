@@ -94,3 +94,49 @@ func TestReaperOrphan(t *testing.T) {
 		t.Errorf("orphan %d: status %d, err %v; want 5", pid, got, err)
 	}
 }
+
+// TestReaperDeliverBeforeWait covers a container that exits (and is
+// reaped) before Wait is called, as a quick one does during `runc start`.
+func TestReaperDeliverBeforeWait(t *testing.T) {
+	r := NewReaper()
+	const pid = 1 << 22 // above any real pid of the test
+	r.Expect(pid)
+	r.mu.Lock()
+	r.deliver(pid, 7)
+	r.deliver(pid, 9) // a later process with the same id: kept aside
+	r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if got, err := r.Wait(ctx, pid); err != nil || got != 7 {
+		t.Errorf("first Wait = %d, %v; want 7", got, err)
+	}
+	if got, err := r.Wait(ctx, pid); err != nil || got != 9 {
+		t.Errorf("second Wait = %d, %v; want 9", got, err)
+	}
+	// an unannounced orphan's status waits in unclaimed
+	r.mu.Lock()
+	r.deliver(pid+1, 2)
+	r.mu.Unlock()
+	if got, err := r.Wait(ctx, pid+1); err != nil || got != 2 {
+		t.Errorf("orphan Wait = %d, %v; want 2", got, err)
+	}
+	short, cancel2 := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel2()
+	if _, err := r.Wait(short, pid+2); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Wait of an unknown process: %v", err)
+	}
+}
+
+func TestReaperUnclaimedBound(t *testing.T) {
+	r := NewReaper()
+	r.mu.Lock()
+	for i := range maxUnclaimed + 10 {
+		r.deliver(1<<22+i, 0)
+	}
+	n := len(r.unclaimed)
+	_, oldest := r.unclaimed[1<<22]
+	r.mu.Unlock()
+	if n != maxUnclaimed || oldest {
+		t.Errorf("%d unclaimed kept (oldest kept: %v), want %d without the oldest", n, oldest, maxUnclaimed)
+	}
+}
