@@ -16,24 +16,33 @@ pkg=${KIT_E2E_KERNEL_PKG:-linux-image-cloud-amd64}
 dir=${KIT_E2E_KERNEL_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kit/e2e-kernel}
 
 # The metapackage depends on exactly one versioned image package.
-real=$(apt-cache depends "$pkg" 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
-if [ -z "$real" ]; then
-	if apt-cache show "$pkg" >/dev/null 2>&1; then
+resolve() {
+	real=$(apt-cache depends "$pkg" 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}' || true)
+	if [ -z "$real" ] && apt-cache show "$pkg" >/dev/null 2>&1; then
 		real=$pkg
-	else
-		echo "get-kernel: package $pkg is unknown to apt; run apt-get update" >&2
-		exit 1
 	fi
+}
+resolve
+if [ -z "$real" ] && [ "$(id -u)" = 0 ]; then
+	echo "get-kernel: $pkg unknown to apt; running apt-get update" >&2
+	apt-get update -qq >&2
+	resolve
+fi
+if [ -z "$real" ]; then
+	echo "get-kernel: package $pkg is unknown to apt; run apt-get update" >&2
+	exit 1
 fi
 
 out="$dir/$real"
 vmlinuz=$(ls "$out"/boot/vmlinuz-* 2>/dev/null | head -n1 || true)
 if [ -z "$vmlinuz" ]; then
 	tmp=$(mktemp -d)
-	chmod 755 "$tmp" # apt-get download drops privileges to _apt
 	trap 'rm -rf "$tmp"' EXIT
 	echo "get-kernel: downloading $real" >&2
-	(cd "$tmp" && apt-get download -qq "$real" >&2)
+	sandbox=()
+	[ "$(id -u)" = 0 ] && sandbox=(-o APT::Sandbox::User=root) # the temp dir is not _apt's
+	(cd "$tmp" && apt-get download -qq "${sandbox[@]}" "$real" >&2)
+	rm -rf "$out.tmp"
 	mkdir -p "$out.tmp"
 	dpkg-deb -x "$tmp"/"$real"_*.deb "$out.tmp"
 	rm -rf "$out"

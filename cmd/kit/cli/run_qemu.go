@@ -122,13 +122,14 @@ func (o *runQEMUOptions) run(cmd *cobra.Command, arg string) error {
 	if qc.Missing != nil && !o.dryRun {
 		return &exitError{code: exitMissing, err: qc.Missing}
 	}
+	what := fmt.Sprintf("%s (%s)", arg, art.Kind)
 	switch {
 	case qc.Accel == qemu.AccelKVM:
-		fmt.Fprintf(stderr, "kit: %s with KVM acceleration\n", art.Path)
+		fmt.Fprintf(stderr, "kit: booting %s with KVM\n", what)
 	case qc.AccelReason != "":
-		fmt.Fprintf(stderr, "kit: %s with TCG software emulation (slow): %s\n", art.Path, qc.AccelReason)
+		fmt.Fprintf(stderr, "kit: booting %s with TCG software emulation (slow); KVM is not usable: %s\n", what, qc.AccelReason)
 	default:
-		fmt.Fprintf(stderr, "kit: %s with TCG software emulation (slow)\n", art.Path)
+		fmt.Fprintf(stderr, "kit: booting %s with TCG software emulation (slow)\n", what)
 	}
 	if o.dryRun {
 		if qc.Missing != nil {

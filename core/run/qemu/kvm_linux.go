@@ -58,7 +58,7 @@ func checkX86CPUID(f *os.File) error {
 	for _, e := range c.entries[:min(int(c.nent), len(c.entries))] {
 		if e.function == 1 {
 			if e.ecx&1 == 0 {
-				return fmt.Errorf("/dev/kvm offers guests no SSE3, a sign of restricted nested virtualization: %w", ErrKVMLimited)
+				return fmt.Errorf("/dev/kvm offers guests no SSE3, a sign of restricted nested virtualization (--accel kvm uses it anyway): %w", ErrKVMLimited)
 			}
 			return nil
 		}
