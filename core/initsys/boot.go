@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 )
 
 // Kernel command line parameters read by kit-init.
@@ -77,10 +78,35 @@ func (in *Init) Boot(ctx context.Context, debug []string) {
 	_ = in.Loopback()
 	in.RunSection(ctx, Onboot)
 	in.StartServices(ctx)
+	if ctx.Err() != nil {
+		in.Logf("boot cancelled")
+		return
+	}
 	in.Logf("boot done")
 	if len(debug) > 0 {
 		go func() { _, _ = in.RunDebugHook(ctx, debug) }()
 	}
+}
+
+// Run boots (in the background, so that a signal during boot is heard:
+// the boot is then cancelled, a running onboot container deleted), waits
+// for a signal of Signals and shuts down with its action. It returns the
+// action and Shutdown's error (as reboot(2) does not return, only on
+// failure or with a fake System).
+func (in *Init) Run(ctx context.Context, debug []string, signals <-chan os.Signal) (Action, error) {
+	bootCtx, cancelBoot := context.WithCancel(ctx)
+	defer cancelBoot()
+	booted := make(chan struct{})
+	go func() {
+		defer close(booted)
+		in.Boot(bootCtx, debug)
+	}()
+	a := in.Wait(ctx, signals, nil)
+	cancelBoot()
+	if !waitDone(ctx, booted, 10*time.Second) {
+		in.Logf("boot did not stop within 10s; shutting down anyway")
+	}
+	return a, in.Shutdown(ctx, a)
 }
 
 // Wait waits for a signal of Signals (or an action sent on actions) and

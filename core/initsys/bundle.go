@@ -149,7 +149,7 @@ func ParseRuntimeConfig(b []byte) (*RuntimeConfig, error) {
 	}
 	abs := func(what, p string) error {
 		if !path.IsAbs(p) || strings.Contains(p, "\x00") || slices.Contains(strings.Split(p, "/"), "..") {
-			return fmt.Errorf("%w: %s %q is not an absolute path without ..", ErrBadRuntime, what, p)
+			return fmt.Errorf("%w: %s %q must be absolute, without \"..\" elements", ErrBadRuntime, what, p)
 		}
 		return nil
 	}

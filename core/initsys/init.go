@@ -57,6 +57,8 @@ type Init struct {
 	stop    time.Duration
 	kill    time.Duration
 	tee     bool
+	// onshutdownLimit bounds the whole onshutdown section.
+	onshutdownLimit time.Duration
 
 	mu       sync.Mutex
 	services []*service
@@ -103,7 +105,8 @@ func WithCommander(c Commander) Option { return func(in *Init) { in.cmd = c } }
 
 // New returns an Init that uses sys for the kernel and rt for containers.
 func New(sys System, rt Runtime, opts ...Option) *Init {
-	in := &Init{sys: sys, rt: rt, root: "/", console: os.Stdout, stop: 10 * time.Second, kill: 3 * time.Second}
+	in := &Init{sys: sys, rt: rt, root: "/", console: os.Stdout, stop: 10 * time.Second, kill: 3 * time.Second,
+		onshutdownLimit: time.Minute}
 	for _, o := range opts {
 		o(in)
 	}
@@ -455,6 +458,11 @@ func (in *Init) StartServices(ctx context.Context) []Result {
 	}
 	var out []Result
 	for _, b := range bundles {
+		if ctx.Err() != nil {
+			in.Logf("%s: not started: %v", b.Label(), ctx.Err())
+			out = append(out, Result{Bundle: b, Err: ctx.Err()})
+			continue
+		}
 		err := in.startService(ctx, b)
 		if err != nil {
 			in.Logf("%s: error: %v", b.Label(), err)

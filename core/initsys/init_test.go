@@ -453,3 +453,49 @@ func TestMountEarly(t *testing.T) {
 		t.Errorf("console:\n%s", f.console.String())
 	}
 }
+
+func TestOnshutdownLimit(t *testing.T) {
+	f := newFixture(t)
+	f.in.onshutdownLimit = 50 * time.Millisecond
+	f.bundle(t, Onshutdown, "000-hangs", false, "")
+	f.bundle(t, Onshutdown, "001-next", false, "")
+	f.rt.block["hangs"] = true
+	if err := f.in.Shutdown(context.Background(), Poweroff); err != nil {
+		t.Fatal(err)
+	}
+	console := f.console.String()
+	for _, line := range []string{"onshutdown 000-hangs: error: context deadline exceeded", "onshutdown 001-next: skipped", "kit-init: poweroff\n"} {
+		if !strings.Contains(console, line) {
+			t.Errorf("console lacks %q:\n%s", line, console)
+		}
+	}
+	if f.rec.index("delete hangs") < 0 || f.rec.index("create next 001-next") >= 0 {
+		t.Errorf("events: %v", f.rec.list())
+	}
+}
+
+func TestRunPoweroffDuringBoot(t *testing.T) {
+	f := newFixture(t)
+	f.bundle(t, Onboot, "000-hangs", false, "")
+	f.bundle(t, Onboot, "001-never", false, "")
+	f.bundle(t, Services, "svc", false, "")
+	f.rt.block["hangs"] = true
+	signals := make(chan os.Signal, 1)
+	go func() {
+		eventually(t, "the onboot container", func() bool { return f.rec.index("start hangs") >= 0 })
+		signals <- syscall.SIGUSR2
+	}()
+	a, err := f.in.Run(context.Background(), nil, signals)
+	if a != Poweroff || err != nil {
+		t.Fatalf("Run = %s, %v", a, err)
+	}
+	for _, e := range []string{"create never 001-never", "create svc svc"} {
+		if f.rec.index(e) >= 0 {
+			t.Errorf("%q after a poweroff during boot", e)
+		}
+	}
+	del, off := f.rec.index("delete hangs"), f.rec.index("reboot 0x4321fedc")
+	if del < 0 || off < del {
+		t.Errorf("delete hangs at %d, poweroff at %d", del, off)
+	}
+}

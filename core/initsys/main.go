@@ -73,9 +73,23 @@ func pid1() {
 	if os.Getenv("PATH") == "" {
 		_ = os.Setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 	}
+	defer func() {
+		// a panic of PID 1 would panic the kernel: end cleanly instead
+		if r := recover(); r != nil {
+			logf("panic: %v; powering off", r)
+			unix.Sync()
+			_ = unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+			for {
+				time.Sleep(time.Hour)
+			}
+		}
+	}()
 	ctx := context.Background()
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2)
+	// Go's default for these is to exit, which PID 1 must not do
+	signal.Ignore(syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGPIPE, syscall.SIGALRM, syscall.SIGTSTP,
+		syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGXCPU, syscall.SIGXFSZ, syscall.SIGVTALRM, syscall.SIGPWR)
 	// Ctrl-Alt-Del sends SIGINT instead of rebooting at once
 	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF)
 
@@ -88,9 +102,9 @@ func pid1() {
 	in.Logf("booting")
 	_ = in.MountEarly()
 	reopenConsole()
-	cmdline, err := readCmdline("/")
-	if err != nil {
-		in.Logf("%v", err)
+	cmdline, cerr := readCmdline("/")
+	if cerr != nil {
+		in.Logf("%v", cerr)
 	}
 	runc.Path = cmdline[CmdlineRunc]
 	for _, p := range runcPaths {
@@ -106,9 +120,7 @@ func pid1() {
 		runc.Path = "runc"
 	}
 	in.tee = cmdline[CmdlineServiceConsole] == "1"
-	in.Boot(ctx, DebugHook("/", cmdline))
-	a := in.Wait(ctx, signals, nil)
-	err = in.Shutdown(ctx, a)
+	a, err := in.Run(ctx, DebugHook("/", cmdline), signals)
 	in.Logf("%s failed: %v", a, err)
 	for {
 		// PID 1 must not exit: that panics the kernel

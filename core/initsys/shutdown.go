@@ -89,14 +89,16 @@ func ParseAction(s string) (Action, bool) {
 var keepMounted = []string{"/", "/proc", "/sys", "/dev"}
 
 // Shutdown ends the system: the services are stopped, the onshutdown
-// bundles run in order, every remaining process gets SIGTERM then
+// bundles run in order (all within a minute, the rest skipped), every remaining process gets SIGTERM then
 // SIGKILL, the file systems are synced and unmounted (deepest first,
 // detached), synced again, and reboot(2) is called with the action's
 // command. It returns only if reboot(2) fails.
 func (in *Init) Shutdown(ctx context.Context, a Action) error {
 	in.Logf("%s: stopping services", a)
 	in.StopServices(ctx)
-	in.RunSection(ctx, Onshutdown)
+	octx, cancel := context.WithTimeout(ctx, in.onshutdownLimit)
+	in.RunSection(octx, Onshutdown)
+	cancel()
 	in.Logf("%s: terminating remaining processes", a)
 	if err := in.sys.KillAll(syscall.SIGTERM); err != nil {
 		in.Logf("%v", err)
