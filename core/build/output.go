@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/kitbuild/kit/core/graph"
+	"github.com/kitbuild/kit/core/internal/ctxio"
 )
 
 // Artifact is a file kit wrote into the output directory.
@@ -61,6 +62,11 @@ func writeOutputs(ctx context.Context, store opener, dir, name string, outs []fo
 			return nil, fmt.Errorf("output %s: %w", final, err)
 		}
 	}
+	// A cancelled build publishes nothing, even when every copy finished.
+	if err := ctx.Err(); err != nil {
+		cleanup()
+		return nil, err
+	}
 	var arts []Artifact
 	for i, p := range done {
 		if err := os.Rename(p.tmp, p.final); err != nil {
@@ -81,7 +87,7 @@ func copyBlob(ctx context.Context, store opener, d graph.Digest, w io.Writer) er
 	}
 	defer r.Close()
 	dg := graph.NewDigester()
-	if _, err := io.Copy(io.MultiWriter(w, dg), r); err != nil {
+	if _, err := io.Copy(io.MultiWriter(w, dg), ctxio.Reader(ctx, r)); err != nil {
 		return err
 	}
 	if got := dg.Digest(); got != d {
