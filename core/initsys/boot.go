@@ -8,7 +8,10 @@ import (
 	"os"
 	"path"
 	"strings"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Kernel command line parameters read by kit-init.
@@ -84,7 +87,8 @@ func (in *Init) Boot(ctx context.Context, debug []string) {
 	}
 	in.Logf("boot done")
 	if len(debug) > 0 {
-		go func() { _, _ = in.RunDebugHook(ctx, debug) }()
+		// the hook outlives a cancelled boot: the shutdown's kill ends it
+		go func() { _, _ = in.RunDebugHook(context.WithoutCancel(ctx), debug) }()
 	}
 }
 
@@ -116,7 +120,7 @@ func (in *Init) Wait(ctx context.Context, signals <-chan os.Signal, actions <-ch
 		select {
 		case sig := <-signals:
 			if a, ok := ActionForSignal(sig); ok {
-				in.Logf("%v: %s", sig, a)
+				in.Logf("%s: %s", signalName(sig), a)
 				return a
 			}
 		case a := <-actions:
@@ -137,4 +141,14 @@ func readCmdline(root string) (map[string]string, error) {
 		return nil, fmt.Errorf("reading the kernel command line: %w", err)
 	}
 	return ParseCmdline(string(b)), nil
+}
+
+// signalName is "SIGUSR2" for syscall.SIGUSR2.
+func signalName(sig os.Signal) string {
+	if s, ok := sig.(syscall.Signal); ok {
+		if name := unix.SignalName(s); name != "" {
+			return name
+		}
+	}
+	return sig.String()
 }
