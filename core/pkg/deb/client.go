@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ulikunitz/xz"
 
 	"github.com/kitbuild/kit/core/graph"
 )
@@ -198,7 +197,7 @@ func (c *Client) FetchPackages(ctx context.Context, s *Suite, component string, 
 	var r io.Reader = rc
 	switch {
 	case strings.HasSuffix(fh.Path, ".xz"):
-		zr, err := xz.NewReader(rc)
+		zr, err := newXZReader(rc)
 		if err != nil {
 			return fmt.Errorf("index %s: %w", url, err)
 		}

@@ -2,6 +2,7 @@ package deb
 
 import (
 	"archive/tar"
+	"bufio"
 	"compress/bzip2"
 	"context"
 	"errors"
@@ -216,13 +217,13 @@ func decompress(member, base string, r io.Reader) (io.ReadCloser, error) {
 		}
 		return zr, nil
 	case ".xz":
-		zr, err := xz.NewReader(r)
+		zr, err := newXZReader(r)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", member, err)
 		}
 		return io.NopCloser(zr), nil
 	case ".zst":
-		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
+		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxDict))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", member, err)
 		}
@@ -231,4 +232,79 @@ func decompress(member, base string, r io.Reader) (io.ReadCloser, error) {
 		return io.NopCloser(bzip2.NewReader(r)), nil
 	}
 	return nil, fmt.Errorf("%s: unsupported compression", member)
+}
+
+// maxDict bounds the dictionary / window a compressed stream may ask the
+// decoder to allocate: 64 MiB is what xz -9 and zstd -19 use.
+const maxDict = 64 << 20
+
+// newXZReader opens an xz stream, refusing one whose first block asks for
+// a dictionary larger than maxDict (ulikunitz/xz allocates whatever the
+// header says). Later blocks of multi-block streams are not inspected; all
+// xz input kit decodes is first verified against a signed index.
+func newXZReader(r io.Reader) (io.Reader, error) {
+	br := bufio.NewReader(r)
+	// Stream header (12 bytes), then the first block header: size byte,
+	// flags, optional sizes, filter flags.
+	if hdr, err := br.Peek(13); err == nil && hdr[12] != 0 {
+		size := (int(hdr[12]) + 1) * 4
+		if bh, err := br.Peek(12 + size); err == nil {
+			if dict, ok := xzFirstDict(bh[12:]); ok && dict > maxDict {
+				return nil, fmt.Errorf("xz dictionary of %d bytes exceeds the %d-byte limit", dict, maxDict)
+			}
+		}
+	}
+	return xz.NewReader(br)
+}
+
+// xzFirstDict returns the LZMA2 dictionary size of an xz block header
+// whose only (or last) filter is LZMA2.
+func xzFirstDict(bh []byte) (int64, bool) {
+	if len(bh) < 2 {
+		return 0, false
+	}
+	flags := bh[1]
+	nfilters := int(flags&3) + 1
+	p := 2
+	varint := func() (uint64, bool) {
+		var v uint64
+		for i := 0; i < 9 && p < len(bh); i++ {
+			c := bh[p]
+			p++
+			v |= uint64(c&0x7f) << (7 * i)
+			if c&0x80 == 0 {
+				return v, true
+			}
+		}
+		return 0, false
+	}
+	if flags&0x40 != 0 {
+		if _, ok := varint(); !ok {
+			return 0, false
+		}
+	}
+	if flags&0x80 != 0 {
+		if _, ok := varint(); !ok {
+			return 0, false
+		}
+	}
+	for i := 0; i < nfilters; i++ {
+		id, ok1 := varint()
+		psize, ok2 := varint()
+		if !ok1 || !ok2 || p+int(psize) > len(bh) {
+			return 0, false
+		}
+		if id == 0x21 && psize == 1 {
+			bits := uint(bh[p] & 0x3f)
+			if bits > 40 {
+				return 0, false
+			}
+			if bits == 40 {
+				return 1<<32 - 1, true
+			}
+			return int64(2|(bits&1)) << (bits/2 + 11), true
+		}
+		p += int(psize)
+	}
+	return 0, false
 }

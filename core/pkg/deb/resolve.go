@@ -138,8 +138,9 @@ func (e *UnsatisfiableError) Error() string {
 // Pre-Depends and Depends (Recommends and Suggests are not followed). The
 // highest version satisfying every constraint seen is chosen; an already
 // chosen package satisfying a relation is preferred over a new one, then
-// alternatives in the order written, then real packages over virtual ones
-// (Provides). Essential packages are not added implicitly, and Conflicts and
+// alternatives in the order written, where a virtual package (Provides)
+// with several providers yields to a later real alternative; among
+// providers, higher Priority then name order decides. Essential packages are not added implicitly, and Conflicts and
 // Breaks are not evaluated. The result is sorted by name.
 func (ix *Index) Resolve(reqs []Request) ([]*Package, error) {
 	r := &resolver{ix: ix, chosen: map[string]*chosen{}}
@@ -267,32 +268,55 @@ func (r *resolver) satisfy(from *chosen, rel Relation) error {
 			return nil
 		}
 	}
+	// First pass: real packages and virtual ones with a single candidate
+	// provider, in the order written. Second pass: virtual packages with a
+	// choice of providers, so "virtual | real" prefers the real default.
 	var reasons []string
-	for _, d := range rel {
-		if c, ok := r.chosen[d.Name]; ok {
-			reasons = append(reasons, fmt.Sprintf("%s is already chosen at %s (via %s)", d.Name, c.pkg.Version, strings.Join(c.chain, " → ")))
-			continue
-		}
-		if p := r.best(d); p != nil {
-			r.pick(p, append(append([]string(nil), from.chain...), rel.String()))
-			return nil
-		}
-		if r.archOK(d) {
-			for _, pr := range r.ix.providers[d.Name] {
-				if !providerSatisfies(pr, d) {
-					continue
+	via := append(append([]string(nil), from.chain...), rel.String())
+	for pass := 1; pass <= 2; pass++ {
+		for _, d := range rel {
+			if c, ok := r.chosen[d.Name]; ok {
+				if pass == 1 {
+					reasons = append(reasons, fmt.Sprintf("%s is already chosen at %s (via %s)", d.Name, c.pkg.Version, strings.Join(c.chain, " → ")))
 				}
-				if _, taken := r.chosen[pr.pkg.Name]; taken {
-					continue // a different version of the provider is chosen
-				}
-				r.pick(pr.pkg, append(append([]string(nil), from.chain...), rel.String()))
+				continue
+			}
+			if p := r.best(d); p != nil {
+				r.pick(p, via)
 				return nil
 			}
+			provs := r.candidateProviders(d)
+			if len(provs) == 1 || pass == 2 && len(provs) > 1 {
+				r.pick(provs[0], via)
+				return nil
+			}
+			if pass == 1 && len(provs) == 0 {
+				reasons = append(reasons, r.missing(d))
+			}
 		}
-		reasons = append(reasons, r.missing(d))
 	}
-	chain := append(append([]string(nil), from.chain...), rel.String())
-	return &UnsatisfiableError{Chain: chain, Reason: strings.Join(reasons, "; ")}
+	return &UnsatisfiableError{Chain: via, Reason: strings.Join(reasons, "; ")}
+}
+
+// candidateProviders returns the packages that could be chosen to satisfy d
+// through Provides, best first.
+func (r *resolver) candidateProviders(d Dep) []*Package {
+	if !r.archOK(d) {
+		return nil
+	}
+	var out []*Package
+	seen := map[string]bool{}
+	for _, pr := range r.ix.providers[d.Name] {
+		if !providerSatisfies(pr, d) || seen[pr.pkg.Name] {
+			continue
+		}
+		seen[pr.pkg.Name] = true
+		if _, taken := r.chosen[pr.pkg.Name]; taken {
+			continue // a different version of the provider is chosen
+		}
+		out = append(out, pr.pkg)
+	}
+	return out
 }
 
 // missing explains why nothing satisfies d.
