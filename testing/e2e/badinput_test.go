@@ -264,3 +264,23 @@ func TestBadInput(t *testing.T) {
 func f2spec(t testing.TB, f *fixture, dir string) string {
 	return f.spec(t, dir, "good.yml", goodSpec)
 }
+
+// TestAbsoluteEntryIsRooted: an absolute name in a layer is not an error
+// but is rooted at the image's root, as container runtimes treat it
+// (tarutil.CleanName): it lands inside the container, nowhere else.
+func TestAbsoluteEntryIsRooted(t *testing.T) {
+	f := newFixture(t)
+	badImages(t, f)
+	dir := t.TempDir()
+	spec := f.spec(t, dir, "spec.yml", svc("  - name: a\n    image: $REG/e2e/hostile-absolute:1\n    command: [/ok]\n"))
+	mustKit(t, dir, "build", "--cache", filepath.Join(dir, "cache"), "-f", "tar", "-o", "out", spec)
+	m, order := readTar(t, filepath.Join(dir, "out", "spec.tar"))
+	if e := m["containers/services/a/lower/abs-escape"]; e == nil || string(e.body) != "escaped" {
+		t.Errorf("the absolute entry is not at containers/services/a/lower/abs-escape: %+v", e)
+	}
+	for _, n := range order {
+		if strings.Contains(n, "abs-escape") && n != "containers/services/a/lower/abs-escape" {
+			t.Errorf("the absolute entry also landed at %s", n)
+		}
+	}
+}

@@ -109,6 +109,10 @@ func TestCrashSafety(t *testing.T) {
 	sameOutputs(t, "build with --no-cache on the same cache", digests(t, filepath.Join(dir, "again")), want)
 }
 
+func isEvent(line, typ, kind string) bool {
+	return strings.Contains(line, `"type":"`+typ+`"`) && strings.Contains(line, `"kind":"`+kind+`"`)
+}
+
 // TestInterrupt sends SIGINT to a build in the middle of its work: kit
 // exits non-zero promptly and leaves no files in the output directory and
 // no temporary files in the cache.
@@ -117,17 +121,39 @@ func TestInterrupt(t *testing.T) {
 	text := withBig(t, f)
 	dir := t.TempDir()
 	spec := f.spec(t, dir, "big.yml", text)
-	for _, at := range []string{"fetch", "unpack", "format"} {
+	// Each stage interrupts when its event is seen: the start of the big
+	// image's fetch or unpack, the start of the first format, or the end of
+	// the last format (kit is then copying the artifacts into -o).
+	formatsDone := 0
+	stages := map[string]func(l string) bool{
+		"fetch":  func(l string) bool { return isEvent(l, "start", "fetch") && strings.Contains(l, "e2e/big") },
+		"unpack": func(l string) bool { return isEvent(l, "start", "unpack") && strings.Contains(l, "e2e/big") },
+		"format": func(l string) bool { return isEvent(l, "start", "format") },
+		"output": func(l string) bool {
+			if isEvent(l, "done", "format") || isEvent(l, "cached", "format") {
+				formatsDone++
+			}
+			return formatsDone == 2
+		},
+		// A single big artifact: the interrupt comes while it is copied.
+		"output-tar": func(l string) bool { return isEvent(l, "cached", "format") || isEvent(l, "done", "format") },
+	}
+	for _, at := range []string{"fetch", "unpack", "format", "output", "output-tar"} {
 		t.Run(at, func(t *testing.T) {
 			cache := filepath.Join(t.TempDir(), "cache")
 			out := filepath.Join(t.TempDir(), "out")
-			if at == "format" {
+			formatsDone = 0
+			if at == "format" || strings.HasPrefix(at, "output") {
 				// Warm the cache up to the format steps.
 				mustKit(t, dir, "build", "--cache", cache, "-f", "tar", "-o", filepath.Join(t.TempDir(), "warm"), spec)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			cmd := kitCmd(ctx, dir, "build", "--cache", cache, "-f", "tar", "-f", "kernel+initrd", "-o", out, "--progress=json", spec)
+			formats := []string{"-f", "tar", "-f", "kernel+initrd"}
+			if at == "output-tar" {
+				formats = formats[:2]
+			}
+			cmd := kitCmd(ctx, dir, append(append([]string{"build", "--cache", cache, "-o", out, "--progress=json"}, formats...), spec)...)
 			stderr, err := cmd.StderrPipe()
 			if err != nil {
 				t.Fatal(err)
@@ -143,8 +169,7 @@ func TestInterrupt(t *testing.T) {
 			for sc.Scan() {
 				l := sc.Text()
 				log.WriteString(l + "\n")
-				if sent.IsZero() && strings.Contains(l, `"type":"start"`) && strings.Contains(l, `"kind":"`+at+`"`) &&
-					(at == "format" || strings.Contains(l, "e2e/big")) {
+				if sent.IsZero() && stages[at](l) {
 					if err := cmd.Process.Signal(os.Interrupt); err != nil {
 						t.Fatal(err)
 					}
@@ -155,7 +180,7 @@ func TestInterrupt(t *testing.T) {
 			err = cmd.Wait()
 			took := time.Since(sent)
 			if sent.IsZero() {
-				t.Fatalf("no %s step of the big image started: %v\n%s", at, err, tail(log.String(), 3000))
+				t.Fatalf("no %s event seen: %v\n%s", at, err, tail(log.String(), 3000))
 			}
 			code := cmd.ProcessState.ExitCode()
 			t.Logf("interrupted in %s: exit %d after %v", at, code, took)

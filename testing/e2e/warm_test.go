@@ -20,6 +20,29 @@ func startedKinds(r *run) map[string]int {
 	return n
 }
 
+// checkEvents checks the event stream of a successful build: every node
+// ends exactly once, as cached or done; a node starts at most once, after
+// being queued, and a started node is done.
+func checkEvents(t *testing.T, what string, r *run) {
+	t.Helper()
+	seen := map[string][]string{}
+	for _, e := range r.events {
+		if e.Type == "progress" || e.Type == "log" || e.Type == "message" {
+			continue
+		}
+		seen[e.Node] = append(seen[e.Node], e.Type)
+	}
+	if len(seen) == 0 {
+		t.Errorf("%s: no events", what)
+	}
+	for n, types := range seen {
+		s := strings.Join(types, ",")
+		if s != "cached" && s != "queued,start,done" {
+			t.Errorf("%s: node %s had events %s, want cached or queued,start,done", what, n, s)
+		}
+	}
+}
+
 // TestWarmBuild checks that an unchanged spec rebuilds from the cache
 // alone, that a change reruns exactly the steps it affects, and that a cold
 // cache gives the same bytes.
@@ -35,6 +58,7 @@ func TestWarmBuild(t *testing.T) {
 	}
 
 	cold := build("out1")
+	checkEvents(t, "cold build", cold)
 	kinds := startedKinds(cold)
 	for _, k := range buildKinds {
 		if kinds[k] == 0 {
@@ -51,6 +75,7 @@ func TestWarmBuild(t *testing.T) {
 
 	f.reg.Reset()
 	warm := build("out2")
+	checkEvents(t, "warm build", warm)
 	if n := f.reg.Requests(); n != 0 {
 		t.Errorf("warm build made %d registry requests: %v", n, f.reg.Log())
 	}
@@ -70,6 +95,7 @@ func TestWarmBuild(t *testing.T) {
 		"    image: "+f.reg.Host()+"/e2e/getty:1\n",
 		"    image: "+f.reg.Host()+"/e2e/getty:1\n    command: [\"/bin/getty\", \"-L\", \"ttyS0\"]\n", 1))
 	changed := build("out3", "--explain")
+	checkEvents(t, "build after a change", changed)
 	want := []string{"assemble", "format kernel+initrd", "format tar", "runtime services/getty"}
 	if got := changed.started(); !slices.Equal(got, want) {
 		t.Errorf("after changing a service's command, started %v, want %v", got, want)
