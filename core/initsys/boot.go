@@ -22,6 +22,9 @@ const (
 	// CmdlineServiceConsole, when "1", copies service output to the
 	// console too.
 	CmdlineServiceConsole = "kit.console"
+	// CmdlineModules lists kernel modules to load before the onboot
+	// containers: kit.modules=veth,br_netfilter.
+	CmdlineModules = "kit.modules"
 	// CmdlineRunc overrides the runc binary (default /usr/bin/runc, else
 	// runc in PATH).
 	CmdlineRunc = "kit.runc"
@@ -73,12 +76,13 @@ func (in *Init) RunDebugHook(ctx context.Context, argv []string) (int, error) {
 }
 
 // Boot brings the system up after the root switch and MountEarly: host
-// name, loopback, the onboot bundles in order, the services, and the debug
+// name, loopback, kernel modules (WithModules), the onboot bundles in order, the services, and the debug
 // hook (started in the background, its end reported). Failures are
 // reported on the console and boot goes on.
 func (in *Init) Boot(ctx context.Context, debug []string) {
 	_ = in.Hostname()
 	_ = in.Loopback()
+	_ = in.LoadModules(in.modules)
 	in.RunSection(ctx, Onboot)
 	in.StartServices(ctx)
 	if ctx.Err() != nil {

@@ -123,6 +123,13 @@ func (f *fakeSys) Mounts() ([]string, error) {
 	return out, nil
 }
 
+func (f *fakeSys) KernelRelease() (string, error) { return "6.6-test", nil }
+
+func (f *fakeSys) InitModule(p string, compressed bool) error {
+	f.rec.add("insmod %s %v", f.rel(p), compressed)
+	return nil
+}
+
 func (f *fakeSys) KillAll(sig syscall.Signal) error {
 	f.rec.add("killall %d", int(sig))
 	return nil

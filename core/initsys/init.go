@@ -57,6 +57,7 @@ type Init struct {
 	stop    time.Duration
 	kill    time.Duration
 	tee     bool
+	modules []string
 	// onshutdownLimit bounds the whole onshutdown section.
 	onshutdownLimit time.Duration
 
@@ -98,6 +99,10 @@ func WithStopTimeout(term, kill time.Duration) Option {
 // WithServiceConsole copies service output to the console as well as to
 // its log file.
 func WithServiceConsole() Option { return func(in *Init) { in.tee = true } }
+
+// WithModules names kernel modules that Boot loads before the onboot
+// containers.
+func WithModules(names ...string) Option { return func(in *Init) { in.modules = names } }
 
 // WithCommander sets what runs the debug hook (default none: the hook is
 // refused).

@@ -120,6 +120,7 @@ func pid1() {
 		runc.Path = "runc"
 	}
 	in.tee = cmdline[CmdlineServiceConsole] == "1"
+	in.modules = in.wantedModules(cmdline)
 	a, err := in.Run(ctx, DebugHook("/", cmdline), signals)
 	in.Logf("%s failed: %v", a, err)
 	for {

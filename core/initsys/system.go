@@ -32,6 +32,11 @@ type System interface {
 	LinkUp(name string) error
 	// Mounts lists the mount points, in mount order.
 	Mounts() ([]string, error)
+	// KernelRelease is uname -r.
+	KernelRelease() (string, error)
+	// InitModule loads the kernel module file at path (finit_module(2);
+	// compressed asks the kernel to decompress it).
+	InitModule(path string, compressed bool) error
 	// KillAll sends sig to every process but the caller (kill(-1, sig)).
 	KillAll(sig syscall.Signal) error
 	// Sync is sync(2).
@@ -110,6 +115,33 @@ func (Linux) Mounts() ([]string, error) {
 		return nil, err
 	}
 	return ParseMountinfo(b), nil
+}
+
+// KernelRelease returns uname(2)'s release.
+func (Linux) KernelRelease() (string, error) {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "", fmt.Errorf("uname: %w", err)
+	}
+	return unix.ByteSliceToString(u.Release[:]), nil
+}
+
+// InitModule calls finit_module(2); a module already loaded is not an
+// error.
+func (Linux) InitModule(path string, compressed bool) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	flags := 0
+	if compressed {
+		flags = unix.MODULE_INIT_COMPRESSED_FILE
+	}
+	if err := unix.FinitModule(int(f.Fd()), "", flags); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("finit_module %s: %w", path, err)
+	}
+	return nil
 }
 
 // KillAll calls kill(-1, sig).

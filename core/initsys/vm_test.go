@@ -32,10 +32,11 @@ func vmKernel() string {
 }
 
 // TestBootVM boots kit-init as /init of an initrd in QEMU (software
-// emulation) with the host's runc and its libraries, read-only bundles
-// (the test kernel has overlayfs as a module) and the probe as debug hook,
+// emulation) with the host's runc and its libraries and the probe as
+// debug hook,
 // and checks from the serial console: the root switch, the onboot order
-// and a failing onboot container, the service, the hook, the onshutdown
+// and a failing onboot container, the service (writable through an
+// overlay when the kernel's overlay.ko is at hand, loaded by kit-init), the hook, the onshutdown
 // container and that the VM powers off by itself.
 func TestBootVM(t *testing.T) {
 	if testing.Short() {
@@ -104,6 +105,18 @@ func TestBootVM(t *testing.T) {
 		}
 		recs = append(recs, cpio.StaticFile(name, string(b), 0o755))
 	}
+	// overlayfs is a module of Debian's kernels: ship it when the kernel
+	// comes with its modules, and make the service writable then
+	var overlay string
+	release := strings.TrimPrefix(filepath.Base(kernel), "vmlinuz-")
+	if m, _ := filepath.Glob(filepath.Join(filepath.Dir(kernel), "..", "lib", "modules", release, "kernel", "fs", "overlayfs", "overlay.ko")); len(m) > 0 {
+		b, err := os.ReadFile(m[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		overlay = "lib/modules/" + release + "/kernel/fs/overlayfs/overlay.ko"
+		recs = append(recs, cpio.StaticFile(overlay, string(b), 0o644))
+	}
 	bundle := func(section Section, name string, readonly bool, args ...string) {
 		cfg, err := json.Marshal(map[string]any{
 			"ociVersion": "1.0.2",
@@ -118,9 +131,14 @@ func TestBootVM(t *testing.T) {
 			t.Fatal(err)
 		}
 		d := "containers/" + string(section) + "/" + name
-		recs = append(recs,
-			cpio.Directory(d, 0o755), cpio.Directory(d+"/rootfs", 0o755), cpio.Directory(d+"/rootfs/proc", 0o755),
-			cpio.StaticFile(d+"/rootfs/probe", probe, 0o755),
+		image := d + "/rootfs"
+		recs = append(recs, cpio.Directory(d, 0o755))
+		if !readonly {
+			image = d + "/lower"
+			recs = append(recs, cpio.Directory(d+"/rootfs", 0o755), cpio.Directory(d+"/tmp", 0o755))
+		}
+		recs = append(recs, cpio.Directory(image, 0o755), cpio.Directory(image+"/proc", 0o755),
+			cpio.StaticFile(image+"/probe", probe, 0o755),
 			cpio.StaticFile(d+"/config.json", string(cfg), 0o644),
 			cpio.StaticFile(d+"/runtime.json", `{"mkdir": ["/var/lib/`+name+`"]}`, 0o644))
 	}
@@ -128,7 +146,7 @@ func TestBootVM(t *testing.T) {
 		cpio.Directory("containers/services", 0o755), cpio.Directory("containers/onshutdown", 0o755))
 	bundle(Onboot, "000-hello", true, "exit", "0")
 	bundle(Onboot, "001-fail", true, "exit", "3")
-	bundle(Services, "svc", true, "serve", "/marker")
+	bundle(Services, "svc", overlay == "", "serve", "/marker")
 	bundle(Onshutdown, "000-bye", true, "exit", "0")
 
 	var initrd bytes.Buffer
@@ -165,9 +183,16 @@ func TestBootVM(t *testing.T) {
 	if strings.Contains(console, "Kernel panic") {
 		t.Errorf("kernel panic")
 	}
+	svcLog := `HOOK svc-log="probe write /marker: open /marker: read-only file system\nprobe serving\n"`
+	module := "kit-init: hostname kitvm"
+	if overlay != "" {
+		svcLog = `HOOK svc-log="probe write /marker: ok\nprobe serving\n"`
+		module = "kit-init: module overlay loaded"
+	}
 	want := []string{
 		"kit-init: copying the initramfs root to a tmpfs",
 		"kit-init: hostname kitvm",
+		module,
 		"kit-init: onboot 000-hello: exit 0",
 		"probe exit 3",
 		"kit-init: onboot 001-fail: exit 3",
@@ -175,7 +200,7 @@ func TestBootVM(t *testing.T) {
 		"HOOK hostname=kitvm",
 		"HOOK root-fs-type=0x1021994", // tmpfs
 		"HOOK lo-flags=0x9",           // up, loopback
-		`HOOK svc-log="probe write /marker: open /marker: read-only file system\nprobe serving\n"`,
+		svcLog,
 		"HOOK mount /sys/fs/cgroup cgroup2",
 		"kit-init: SIGUSR2: poweroff", // the hook's `/init poweroff`
 		"kit-init: service svc: exit 0",
