@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -41,7 +42,8 @@ type Store interface {
 }
 
 // Client fetches signed indexes and packages from apt repositories into a
-// Store, verifying everything it stores.
+// Store, verifying everything it stores. Its methods may be called
+// concurrently.
 type Client struct {
 	store    Store
 	http     *http.Client
@@ -49,6 +51,7 @@ type Client struct {
 	arch     string
 	logf     func(format string, args ...any)
 	fetchLog string
+	logMu    sync.Mutex // serialises fetch log updates
 }
 
 // Option sets an optional Client setting.

@@ -66,6 +66,8 @@ func (c *Client) record(url string, out graph.Output) {
 }
 
 func (c *Client) writeRecord(rec FetchRecord) error {
+	c.logMu.Lock()
+	defer c.logMu.Unlock()
 	l, err := ReadFetchLog(c.fetchLog)
 	if err != nil {
 		l = FetchLog{} // a corrupt log is rebuilt

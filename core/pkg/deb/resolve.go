@@ -142,8 +142,11 @@ func (e *UnsatisfiableError) Error() string {
 // with several providers yields to a later real alternative; among
 // providers, higher Priority then name order decides. Essential packages are not added implicitly, and Conflicts and
 // Breaks are not evaluated. The result is sorted by name.
-func (ix *Index) Resolve(reqs []Request) ([]*Package, error) {
-	r := &resolver{ix: ix, chosen: map[string]*chosen{}}
+func (ix *Index) Resolve(reqs []Request, opts ...ResolveOption) ([]*Package, error) {
+	r := &resolver{ix: ix, chosen: map[string]*chosen{}, assumed: map[string]bool{}}
+	for _, o := range opts {
+		o(r)
+	}
 	for _, req := range reqs {
 		if err := r.request(req); err != nil {
 			return nil, err
@@ -173,9 +176,25 @@ type chosen struct {
 }
 
 type resolver struct {
-	ix     *Index
-	chosen map[string]*chosen
-	queue  []*chosen
+	ix      *Index
+	chosen  map[string]*chosen
+	assumed map[string]bool
+	queue   []*chosen
+}
+
+// ResolveOption sets an optional resolution setting.
+type ResolveOption func(*resolver)
+
+// Assume treats the named packages (or virtual packages) as already
+// present: any dependency on them, at any version, is satisfied without
+// adding them. It trims what an image does not need (dpkg, perl-base, ...)
+// from the closure. Explicit requests for them are still honoured.
+func Assume(names ...string) ResolveOption {
+	return func(r *resolver) {
+		for _, n := range names {
+			r.assumed[n] = true
+		}
+	}
 }
 
 func (r *resolver) pick(p *Package, chain []string) {
@@ -241,6 +260,9 @@ func (r *resolver) archOK(d Dep) bool {
 func (r *resolver) satisfiedByChosen(d Dep) bool {
 	if !r.archOK(d) {
 		return false
+	}
+	if r.assumed[d.Name] {
+		return true
 	}
 	if c, ok := r.chosen[d.Name]; ok && d.SatisfiedBy(c.pkg.Version) {
 		return true

@@ -295,3 +295,18 @@ Depends: virt
 		}
 	}
 }
+
+func TestResolveAssume(t *testing.T) {
+	ix := indexFrom(t, universe)
+	got, err := ix.Resolve([]Request{{Name: "app"}, {Name: "perl-base"}}, Assume("libc6", "init-system-helpers", "perl-base", "mail-transport-agent"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range got {
+		names = append(names, p.Name)
+	}
+	if s := strings.Join(names, " "); s != "app libfoo mawk perl-base" {
+		t.Errorf("got %s, want app libfoo mawk perl-base (assumed deps left out, explicit request kept)", s)
+	}
+}
