@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command probe is the process of the containers of initsys's runc and VM
 // tests: "exit N" exits with N; "write PATH" reports whether PATH can be
 // written; "serve [PATH]" does the same, then waits for SIGTERM; "hook"
