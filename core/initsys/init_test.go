@@ -501,3 +501,22 @@ func TestRunPoweroffDuringBoot(t *testing.T) {
 		t.Errorf("delete hangs at %d, poweroff at %d", del, off)
 	}
 }
+
+func TestClientUsage(t *testing.T) {
+	tests := []struct {
+		args     []string
+		code     int
+		out, err string
+	}{
+		{nil, 2, "", "usage: kit-init"},
+		{[]string{"a", "b"}, 2, "", "usage: kit-init"},
+		{[]string{"--help"}, 0, "usage: kit-init", ""},
+		{[]string{"shutdown"}, 2, "", `unknown command "shutdown"`},
+	}
+	for _, tt := range tests {
+		var out, errb strings.Builder
+		if code := client(tt.args, &out, &errb); code != tt.code || !strings.Contains(out.String(), tt.out) || !strings.Contains(errb.String(), tt.err) {
+			t.Errorf("client(%q) = %d, stdout %q, stderr %q", tt.args, code, out.String(), errb.String())
+		}
+	}
+}
