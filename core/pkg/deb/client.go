@@ -139,28 +139,42 @@ func (c *Client) FetchRelease(ctx context.Context, src Source, suite string, key
 		url := base + "/dists/" + suite + "/InRelease"
 		data, err := c.get(ctx, url)
 		if err != nil {
-			if prev, ok := c.lastFetched(ctx, url); ok {
-				c.logf("deb: %s: %v; using the copy fetched %s", url, err, prev.Fetched.Format(time.RFC3339))
-				data = prev.data
-			} else {
-				errs = append(errs, err)
-				continue
-			}
+			errs = append(errs, err)
+			continue
 		}
-		rel, err := VerifyInRelease(data, keyring, c.now(), checkValidUntil)
-		if err != nil {
-			// A bad signature or an expired file is not a mirror hiccup;
-			// do not try the next mirror silently.
-			return nil, fmt.Errorf("InRelease %s: %w", url, err)
+		return c.verifyRelease(ctx, data, base, url, suite, keyring, checkValidUntil, true)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("source %s: suite %s: %w", src.Pos, suite, err)
+	}
+	// No mirror answered: fall back to the last verified copy, verified
+	// again (signature and Valid-Until) at the current time.
+	for _, uri := range src.URIs {
+		base := strings.TrimRight(uri, "/")
+		url := base + "/dists/" + suite + "/InRelease"
+		if prev, ok := c.lastFetched(ctx, url); ok {
+			c.logf("deb: %s: %v; using the copy fetched %s", url, errors.Join(errs...), prev.Fetched.Format(time.RFC3339))
+			return c.verifyRelease(ctx, prev.data, base, url, suite, keyring, checkValidUntil, false)
 		}
+	}
+	return nil, fmt.Errorf("source %s: suite %s: %w", src.Pos, suite, errors.Join(errs...))
+}
+
+func (c *Client) verifyRelease(ctx context.Context, data []byte, base, url, suite string, keyring openpgp.EntityList, checkValidUntil, fresh bool) (*Suite, error) {
+	rel, err := VerifyInRelease(data, keyring, c.now(), checkValidUntil)
+	if err != nil {
+		// A bad signature or an expired file is not a mirror hiccup: do
+		// not try the next mirror silently.
+		return nil, fmt.Errorf("InRelease %s: %w", url, err)
+	}
+	if fresh {
 		out, err := c.putBytes(ctx, data, "InRelease")
 		if err != nil {
 			return nil, err
 		}
 		c.record(url, out)
-		return &Suite{URI: base, Name: suite, Release: rel}, nil
 	}
-	return nil, fmt.Errorf("source %s: suite %s: %w", src.Pos, suite, errors.Join(errs...))
+	return &Suite{URI: base, Name: suite, Release: rel}, nil
 }
 
 // indexNames are the Packages files tried, best compression first.

@@ -365,3 +365,94 @@ func TestUnpackDownloaded(t *testing.T) {
 		t.Errorf("entries = %q", got)
 	}
 }
+
+func TestKeyringSelection(t *testing.T) {
+	key, stranger := newTestKey(t, "archive"), newTestKey(t, "stranger")
+	repo := newTestRepo(t, key, basicDebs, repoOptions{})
+	root := t.TempDir()
+	writeFiles(t, root, map[string]string{
+		"etc/apt/trusted.gpg.d/other.gpg":   string(stranger.binary),
+		"etc/apt/trusted.gpg.d/archive.asc": string(key.armored),
+		"etc/apt/sources.list":              "deb " + repo.URI() + " stable main\n",
+	})
+	cfg, err := LoadConfig(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := NewClient(openStore(t)).LoadIndex(ctx, cfg); err != nil {
+		t.Fatalf("trusted.gpg.d keyrings: %v", err)
+	}
+	for _, tc := range []struct {
+		name string
+		src  string
+		want string
+	}{
+		{"missing Signed-By file", "deb [signed-by=/usr/share/keyrings/nope.gpg] " + repo.URI() + " stable main\n", "keyrings/nope.gpg: no such file"},
+		{"garbage keyring", "deb [signed-by=/etc/apt/sources.list] " + repo.URI() + " stable main\n", "keyring " + root},
+		{"other key", "deb [signed-by=/etc/apt/trusted.gpg.d/other.gpg] " + repo.URI() + " stable main\n", "signature verification failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			writeFiles(t, root, map[string]string{"etc/apt/sources.list": tc.src})
+			cfg, err := LoadConfig(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = NewClient(openStore(t)).LoadIndex(ctx, cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	// No Signed-By and no trusted keyrings.
+	cfg.TrustedKeyrings = nil
+	cfg.Sources = []Source{{Types: []string{"deb"}, URIs: []string{repo.URI()}, Suites: []string{"stable"}, Components: []string{"main"}, Pos: "x.list:1"}}
+	if _, err := NewClient(openStore(t)).LoadIndex(ctx, cfg); err == nil || !strings.Contains(err.Error(), "x.list:1: no Signed-By and no trusted keyrings") {
+		t.Errorf("no keyring: err = %v", err)
+	}
+	// Sources for other architectures and deb-src entries are not fetched.
+	cfg.Sources[0].Architectures = []string{"arm64"}
+	cfg.Sources = append(cfg.Sources, Source{Types: []string{"deb-src"}, URIs: []string{"http://127.0.0.1:1/x"}, Suites: []string{"s"}, Components: []string{"main"}})
+	ix, err := NewClient(openStore(t)).LoadIndex(ctx, cfg)
+	if err != nil || len(ix.Versions("app")) != 0 {
+		t.Errorf("arm64-only source fetched: %v, %v", ix, err)
+	}
+}
+
+func TestClockAndArch(t *testing.T) {
+	key := newTestKey(t, "archive")
+	repo := newTestRepo(t, key, basicDebs, repoOptions{validUntil: time.Now().Add(48 * time.Hour)})
+	cfg := writeRepoConfig(t, repo, "k.gpg", "")
+	ctx := context.Background()
+	late := func() time.Time { return time.Now().Add(72 * time.Hour) }
+	if _, err := NewClient(openStore(t), WithClock(late)).LoadIndex(ctx, cfg); !errors.Is(err, ErrExpired) {
+		t.Errorf("clock past Valid-Until: err = %v, want ErrExpired", err)
+	}
+	c := NewClient(openStore(t), WithArch("arm64"), WithHTTPClient(repo.srv.Client()))
+	if _, err := c.LoadIndex(ctx, cfg); err == nil || !strings.Contains(err.Error(), "no main/binary-arm64/Packages index") {
+		t.Errorf("arm64: err = %v", err)
+	}
+}
+
+func TestParseReleaseErrors(t *testing.T) {
+	sum := strings.Repeat("0", 64)
+	for _, tc := range []struct{ in, want string }{
+		{"Origin: x\n", "no SHA256 field"},
+		{"SHA256:\n " + sum + " 1\n", "malformed line"},
+		{"SHA256:\n " + sum + " -1 a\n", "invalid size"},
+		{"SHA256:\n xyz 1 a\n", "malformed line"},
+		{"Date: yesterday\nSHA256:\n", "Date: invalid date"},
+		{"A: 1\n\nB: 2\n", "want one paragraph, have 2"},
+	} {
+		if _, err := ParseRelease([]byte(tc.in)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v, want %q", tc.in, err, tc.want)
+		}
+	}
+	rel, err := ParseRelease([]byte("Valid-Until: Sat, 06 Dec 2025 08:13:45 UTC\nSHA256:\n " + sum + " 12 main/binary-amd64/Packages\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel.ValidUntil.Unix() != 1765008825 || rel.Files["main/binary-amd64/Packages"].Size != 12 {
+		t.Errorf("release = %+v", rel)
+	}
+}

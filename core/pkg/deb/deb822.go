@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 )
 
@@ -50,21 +49,6 @@ func (p *Paragraph) set(name, value string) {
 		p.keys = append(p.keys, name)
 	}
 	p.values[k] = value
-}
-
-// NewParagraph builds a paragraph from name/value pairs; later pairs replace
-// earlier ones with the same (case-insensitive) name.
-func NewParagraph(fields map[string]string) Paragraph {
-	names := make([]string, 0, len(fields))
-	for k := range fields {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	var p Paragraph
-	for _, k := range names {
-		p.set(k, fields[k])
-	}
-	return p
 }
 
 // ParseError reports a malformed deb822 document.

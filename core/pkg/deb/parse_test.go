@@ -181,6 +181,7 @@ deb-src http://deb.debian.org/debian bookworm main
 		{"deb http://x\n", "x.list:1: want URI and suite"},
 		{"deb http://x bookworm\n", `suite "bookworm": no Components`},
 		{"deb [signed-by] http://x y z\n", "want key=value"},
+		{"deb [signed-by=/a.gpg,/b.gpg] http://x y z\n", "only one keyring path"},
 	} {
 		_, err := ParseSourcesList(strings.NewReader(tc.in), "x.list")
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -238,6 +239,7 @@ Signed-By: ` + inlineKey + "\n"
 		{"Types: rpm\nURIs: http://x\nSuites: a\nComponents: main\n", `unknown type "rpm"`},
 		{"Types: deb\nURIs: http://x\nSuites: a\nComponents: main\nEnabled: maybe\n", "Enabled: invalid boolean"},
 		{"Types: deb\n bad\nbad\n", "x.sources:3: missing ':'"},
+		{"Types: deb\nURIs: http://x\nSuites: a\nComponents: main\nSigned-By: /a.gpg /b.gpg\n", "only one keyring path"},
 	} {
 		_, err := ParseSources(strings.NewReader(tc.in), "x.sources")
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -353,7 +353,7 @@ func (s *Source) setOption(key, value, sep string) error {
 		v := strings.TrimSpace(value)
 		if strings.Contains(v, "-----BEGIN PGP PUBLIC KEY BLOCK-----") {
 			s.SignedByKey = v
-		} else if strings.ContainsAny(v, "\n") || strings.Contains(v, ",") && sep == "," {
+		} else if len(strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })) > 1 {
 			// Several keyrings or fingerprints; kit supports one keyring path.
 			return fmt.Errorf("Signed-By %q: only one keyring path or inline key is supported", clip(v))
 		} else {
