@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/kitbuild/kit/core/graph"
 )
@@ -300,15 +301,21 @@ func (c *Client) Download(ctx context.Context, l Locked) (graph.Output, error) {
 	return out, nil
 }
 
-// FetchLock downloads every package of l, in order.
+// FetchLock downloads every package of l (a few at a time) and returns
+// their blobs in the lock's order. The first failure cancels the rest.
 func (c *Client) FetchLock(ctx context.Context, l Lock) ([]graph.Output, error) {
-	outs := make([]graph.Output, 0, len(l.Packages))
-	for _, p := range l.Packages {
-		out, err := c.Download(ctx, p)
-		if err != nil {
-			return nil, err
-		}
-		outs = append(outs, out)
+	outs := make([]graph.Output, len(l.Packages))
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for i, p := range l.Packages {
+		g.Go(func() error {
+			out, err := c.Download(ctx, p)
+			outs[i] = out
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return outs, nil
 }

@@ -302,6 +302,9 @@ func TestDownload(t *testing.T) {
 	if !errors.Is(err, ErrChecksum) || !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("tampered .deb: err = %v\nwant prefix %q", err, want)
 	}
+	if _, err := NewClient(openStore(t)).FetchLock(ctx, lock); !errors.Is(err, ErrChecksum) || !strings.Contains(err.Error(), "package app 1.0-1: sha256 mismatch") {
+		t.Fatalf("FetchLock with a tampered .deb: err = %v", err)
+	}
 	// Already verified bytes in the store are used without a request.
 	before := repo.hit(app.Filename)
 	if _, err := c.Download(ctx, app); err != nil {

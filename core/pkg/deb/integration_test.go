@@ -29,6 +29,20 @@ func TestDebianIntegration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	redis, err := ix.Resolve([]Request{{Name: "redis-server"}}, Assume("debconf", "debconf-2.0", "adduser", "init-system-helpers", "lsb-base", "sysvinit-utils"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, p := range redis {
+		have[p.Name] = true
+	}
+	for _, want := range []string{"redis-server", "redis-tools", "libc6", "libjemalloc2"} {
+		if !have[want] {
+			t.Errorf("redis-server closure lacks %s", want)
+		}
+	}
+	t.Logf("redis-server resolves to %d packages", len(redis))
 	pkgs, err := ix.Resolve([]Request{{Name: "busybox-static"}})
 	if err != nil {
 		t.Fatal(err)
