@@ -29,13 +29,15 @@ type Reaper struct {
 	waiters   map[int]chan int
 	unclaimed map[int]int
 	order     []int
+	// stopped is closed when the reaping goroutine of Start ends.
+	stopped chan struct{}
 }
 
 var _ Commander = (*Reaper)(nil)
 
 // NewReaper returns a Reaper; call Start to begin reaping.
 func NewReaper() *Reaper {
-	return &Reaper{waiters: map[int]chan int{}, unclaimed: map[int]int{}}
+	return &Reaper{waiters: map[int]chan int{}, unclaimed: map[int]int{}, stopped: make(chan struct{})}
 }
 
 // Start reaps children on every SIGCHLD until ctx ends. When the process is
@@ -50,6 +52,7 @@ func (r *Reaper) Start(ctx context.Context) error {
 	ch := make(chan os.Signal, 16)
 	signal.Notify(ch, syscall.SIGCHLD)
 	go func() {
+		defer close(r.stopped)
 		defer signal.Stop(ch)
 		for {
 			r.reap()

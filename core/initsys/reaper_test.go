@@ -16,11 +16,16 @@ import (
 func startReaper(t *testing.T) *Reaper {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
 	r := NewReaper()
 	if err := r.Start(ctx); err != nil {
+		cancel()
 		t.Skipf("cannot reap here: %v", err)
 	}
+	// later tests use os/exec, whose Wait must not lose its child to us
+	t.Cleanup(func() {
+		cancel()
+		<-r.stopped
+	})
 	return r
 }
 
