@@ -166,3 +166,46 @@ func TestBootRunsDebugHookAfterServices(t *testing.T) {
 	}
 	f.in.StopServices(context.Background())
 }
+
+func TestCopyTreeMove(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	for _, f := range []string{"a", "d/b"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(src, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(src, f), []byte(f), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Link(filepath.Join(src, "a"), filepath.Join(src, "d/a-link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("a", filepath.Join(src, "s")); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(src, &st); err != nil {
+		t.Fatal(err)
+	}
+	c := newCopier(st.Dev, nil)
+	c.move = true
+	if err := c.tree(src, dst, &st); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"a", "d/b", "d/a-link"} {
+		if _, err := os.Lstat(filepath.Join(src, f)); err == nil {
+			t.Errorf("%s left in the source", f)
+		}
+		b, err := os.ReadFile(filepath.Join(dst, f))
+		if err != nil || !strings.HasSuffix(f, string(b)) && f != "d/a-link" {
+			t.Errorf("%s: %q, %v", f, b, err)
+		}
+	}
+	if size := treeSize(dst, st.Dev); size < 3+4*4096 {
+		t.Errorf("treeSize = %d", size)
+	}
+	removeTree(src, st.Dev, "")
+	if entries, _ := os.ReadDir(src); len(entries) != 0 {
+		t.Errorf("removeTree left %v", entries)
+	}
+}

@@ -42,17 +42,25 @@ func SwitchRoot(self string) error {
 	if err := os.Mkdir(newRootDir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("switch root: %w", err)
 	}
-	if err := unix.Mount("tmpfs", newRootDir, "tmpfs", 0, "mode=0755"); err != nil {
-		return fmt.Errorf("switch root: mount tmpfs on %s: %w", newRootDir, err)
-	}
-	if err := CopyTree("/", newRootDir, func(p string) bool { return p == newRootDir }); err != nil {
-		_ = unix.Unmount(newRootDir, unix.MNT_DETACH)
+	var st unix.Stat_t
+	if err := unix.Lstat("/", &st); err != nil {
 		return fmt.Errorf("switch root: %w", err)
 	}
-	var st unix.Stat_t
-	if err := unix.Lstat("/", &st); err == nil {
-		removeTree("/", st.Dev, newRootDir)
+	// The tmpfs is sized for the root plus room to work (its default, half
+	// the memory, can be less than an initramfs holds), and files are moved
+	// rather than copied so that memory use does not double.
+	var si unix.Sysinfo_t
+	_ = unix.Sysinfo(&si)
+	size := treeSize("/", st.Dev) + max(64<<20, uint64(si.Totalram)*uint64(si.Unit)/4)
+	if err := unix.Mount("tmpfs", newRootDir, "tmpfs", 0, fmt.Sprintf("mode=0755,size=%d", size)); err != nil {
+		return fmt.Errorf("switch root: mount tmpfs on %s: %w", newRootDir, err)
 	}
+	c := newCopier(st.Dev, func(p string) bool { return p == newRootDir })
+	c.move = true
+	if err := c.tree("/", newRootDir, &st); err != nil {
+		return fmt.Errorf("switch root: %w", err)
+	}
+	removeTree("/", st.Dev, newRootDir)
 	if err := unix.Chdir(newRootDir); err != nil {
 		return fmt.Errorf("switch root: chdir: %w", err)
 	}
@@ -70,6 +78,27 @@ func SwitchRoot(self string) error {
 		return fmt.Errorf("switch root: exec %s: %w", self, err)
 	}
 	return nil
+}
+
+// treeSize adds up the sizes of what is under dir on device dev, counting
+// a page per entry.
+func treeSize(dir string, dev uint64) uint64 {
+	var total uint64
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		var st unix.Stat_t
+		if unix.Lstat(p, &st) != nil || st.Dev != dev {
+			if d != nil && d.IsDir() && p != dir {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		total += uint64(st.Size) + 4096
+		return nil
+	})
+	return total
 }
 
 // removeTree removes what is under dir on device dev, except skip; errors
@@ -108,11 +137,7 @@ func CopyTree(src, dst string, skip func(string) bool) error {
 	if err := unix.Lstat(src, &st); err != nil {
 		return fmt.Errorf("copy %s: %w", src, err)
 	}
-	c := copier{dev: st.Dev, links: map[[2]uint64]string{}, skip: skip, root: os.Geteuid() == 0}
-	if err := c.dir(src, dst); err != nil {
-		return err
-	}
-	return c.meta(dst, &st)
+	return newCopier(st.Dev, skip).tree(src, dst, &st)
 }
 
 type copier struct {
@@ -120,6 +145,20 @@ type copier struct {
 	links map[[2]uint64]string
 	skip  func(string) bool
 	root  bool
+	// move removes each regular file once copied.
+	move bool
+}
+
+func newCopier(dev uint64, skip func(string) bool) *copier {
+	return &copier{dev: dev, links: map[[2]uint64]string{}, skip: skip, root: os.Geteuid() == 0}
+}
+
+// tree copies the directory src, whose stat is st, into dst.
+func (c *copier) tree(src, dst string, st *unix.Stat_t) error {
+	if err := c.dir(src, dst); err != nil {
+		return err
+	}
+	return c.meta(dst, st)
 }
 
 func (c *copier) dir(src, dst string) error {
@@ -154,6 +193,9 @@ func (c *copier) entry(src, dst string) error {
 			if err := os.Link(first, dst); err != nil {
 				return fmt.Errorf("copy %s: %w", src, err)
 			}
+			if c.move && typ == unix.S_IFREG {
+				_ = unix.Unlink(src)
+			}
 			return nil
 		}
 		c.links[key] = dst
@@ -180,7 +222,13 @@ func (c *copier) entry(src, dst string) error {
 	if err != nil {
 		return fmt.Errorf("copy %s: %w", src, err)
 	}
-	return c.meta(dst, &st)
+	if err := c.meta(dst, &st); err != nil {
+		return err
+	}
+	if c.move && typ == unix.S_IFREG {
+		_ = unix.Unlink(src)
+	}
+	return nil
 }
 
 // meta sets owner, mode and times of dst from st (the mode after the
