@@ -117,6 +117,16 @@ func (f *fakeSys) LinkUp(name string) error {
 	return nil
 }
 
+func (f *fakeSys) CreateLink(name, kind, peer string, nsPid int) error {
+	f.rec.add("link add %s %s peer=%s ns=%d", name, kind, peer, nsPid)
+	return nil
+}
+
+func (f *fakeSys) MoveLink(name string, nsPid int) error {
+	f.rec.add("link move %s ns=%d", name, nsPid)
+	return nil
+}
+
 func (f *fakeSys) Mounts() ([]string, error) {
 	out := make([]string, len(f.mounts))
 	for i, m := range f.mounts {

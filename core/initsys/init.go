@@ -322,7 +322,7 @@ func (in *Init) rootOverlayData(data string) string {
 }
 
 // bindNamespaces binds the namespaces of process pid to runtime.json's
-// bindNS paths, and reports interfaces as not supported.
+// bindNS paths and sets up its interfaces.
 func (in *Init) bindNamespaces(b Bundle, rc *RuntimeConfig, pid int) error {
 	for _, kv := range rc.BindNS.binds() {
 		target := in.host(kv[1])
@@ -337,12 +337,41 @@ func (in *Init) bindNamespaces(b Bundle, rc *RuntimeConfig, pid int) error {
 			return fmt.Errorf("%s: binding %s namespace to %s: %w", b.Label(), kv[0], kv[1], err)
 		}
 	}
-	if len(rc.Interfaces) > 0 {
-		// TODO: create veth pairs and move interfaces (LinuxKit's
-		// runtime.interfaces); no kit package needs them yet.
-		in.Logf("%s: runtime.json interfaces are not supported yet; %d ignored", b.Label(), len(rc.Interfaces))
+	for i, iface := range rc.Interfaces {
+		if err := in.iface(iface, pid); err != nil {
+			return fmt.Errorf("%s: runtime.json interfaces[%d] %s: %w", b.Label(), i, iface.Name, err)
+		}
 	}
 	return nil
+}
+
+// iface gives the container of process pid a network interface, as
+// LinuxKit's runtime.interfaces do: without add (or "none") the existing
+// interface name is moved into the container's network namespace; with
+// add (a peer implies "veth") one of that kind is created there, or in the
+// root namespace and then moved with createInRoot; a veth's peer stays in
+// the root namespace.
+func (in *Init) iface(iface Interface, pid int) error {
+	kind := iface.Add
+	if kind == "" && iface.Peer != "" {
+		kind = "veth"
+	}
+	if iface.Name == "" {
+		return errors.New("an interface needs a name")
+	}
+	if kind == "veth" && iface.Peer == "" {
+		return errors.New("a veth interface needs a peer")
+	}
+	switch {
+	case kind == "" || kind == "none":
+		return in.sys.MoveLink(iface.Name, pid)
+	case iface.CreateInRoot:
+		if err := in.sys.CreateLink(iface.Name, kind, iface.Peer, 0); err != nil {
+			return err
+		}
+		return in.sys.MoveLink(iface.Name, pid)
+	}
+	return in.sys.CreateLink(iface.Name, kind, iface.Peer, pid)
 }
 
 // Result is what became of one onboot or onshutdown bundle.

@@ -312,13 +312,11 @@ func TestBindNamespaces(t *testing.T) {
 		"create x 000-x",
 		"mkdir /run/netns", "touch /run/netns/x", "mount /proc/101/ns/net /run/netns/x  0x1000 ",
 		"mkdir /run/uts", "touch /run/uts/x", "mount /proc/101/ns/uts /run/uts/x  0x1000 ",
+		"link move eth1 ns=101",
 		"start x", "delete x",
 	}
 	if got := f.rec.list(); !slices.Equal(got, want) {
 		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
-	if !strings.Contains(f.console.String(), "onboot 000-x: runtime.json interfaces are not supported yet; 1 ignored") {
-		t.Errorf("console:\n%s", f.console.String())
 	}
 }
 
@@ -518,5 +516,38 @@ func TestClientUsage(t *testing.T) {
 		if code := client(tt.args, &out, &errb); code != tt.code || !strings.Contains(out.String(), tt.out) || !strings.Contains(errb.String(), tt.err) {
 			t.Errorf("client(%q) = %d, stdout %q, stderr %q", tt.args, code, out.String(), errb.String())
 		}
+	}
+}
+
+func TestInterfaces(t *testing.T) {
+	tests := []struct {
+		name, ifaces string
+		want         []string
+		wantErr      string
+	}{
+		{"move existing", `[{"name": "eth0"}]`, []string{"link move eth0 ns=101"}, ""},
+		{"none moves", `[{"name": "eth0", "add": "none"}]`, []string{"link move eth0 ns=101"}, ""},
+		{"veth in the container", `[{"name": "eth1", "add": "veth", "peer": "veth-x"}]`, []string{"link add eth1 veth peer=veth-x ns=101"}, ""},
+		{"peer implies veth", `[{"name": "eth1", "peer": "veth-x"}]`, []string{"link add eth1 veth peer=veth-x ns=101"}, ""},
+		{"created in root then moved", `[{"name": "wg0", "add": "wireguard", "createInRoot": true}]`,
+			[]string{"link add wg0 wireguard peer= ns=0", "link move wg0 ns=101"}, ""},
+		{"veth without peer", `[{"name": "eth1", "add": "veth"}]`, nil, "interfaces[0] eth1: a veth interface needs a peer"},
+		{"no name", `[{"add": "dummy"}]`, nil, "an interface needs a name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.bundle(t, Onboot, "000-x", false, `{"interfaces": `+tt.ifaces+`}`)
+			res := f.in.RunSection(context.Background(), Onboot)
+			if got := f.rec.matching("link"); !slices.Equal(got, tt.want) {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+			if tt.wantErr == "" && res[0].Err != nil || tt.wantErr != "" && (res[0].Err == nil || !strings.Contains(res[0].Err.Error(), tt.wantErr)) {
+				t.Errorf("err = %v, want %q", res[0].Err, tt.wantErr)
+			}
+			if tt.wantErr != "" && f.rec.index("start x") >= 0 {
+				t.Error("started after an interface failed")
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ package initsys
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,7 +105,9 @@ func TestRunc(t *testing.T) {
 	bundle(Onboot, "000-first", false, false, "", "exit", "0")
 	bundle(Onboot, "001-fails", false, false, "", "exit", "3")
 	writes := bundle(Onboot, "002-writes", true, false, "", "write", "/marker")
-	bundle(Services, "svc", true, true, `{"mkdir": ["/var/lib/svc"], "bindNS": {"net": "/run/netns/svc"}}`, "serve", "/marker")
+	peer := fmt.Sprintf("kt%d", os.Getpid()%1000000)
+	bundle(Services, "svc", true, true, `{"mkdir": ["/var/lib/svc"], "bindNS": {"net": "/run/netns/svc"},
+		"interfaces": [{"name": "eth1", "peer": "`+peer+`"}]}`, "serve", "/marker")
 	bundle(Services, "ro", false, false, "", "serve", "/marker")
 	bundle(Onshutdown, "000-bye", false, false, "", "exit", "0")
 
@@ -162,6 +165,19 @@ func TestRunc(t *testing.T) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(filepath.Join(root, "run/netns/svc"), &st); err != nil || st.Type != unix.NSFS_MAGIC {
 		t.Errorf("bindNS net: statfs type %#x, err %v; want nsfs", st.Type, err)
+	}
+
+	// runtime.json interfaces: eth1 in the container, its veth peer here
+	if _, err := os.Stat("/sys/class/net/" + peer); err != nil {
+		t.Errorf("veth peer %s not in the root namespace: %v", peer, err)
+	}
+	for _, s := range in.services {
+		if s.b.ID == "svc" {
+			dev, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/dev", s.pid))
+			if err != nil || !strings.Contains(string(dev), "eth1:") {
+				t.Errorf("eth1 not in the container: %v\n%s", err, dev)
+			}
+		}
 	}
 
 	in.StopServices(ctx)

@@ -32,6 +32,13 @@ type System interface {
 	Sethostname(name string) error
 	// LinkUp sets a network interface up.
 	LinkUp(name string) error
+	// CreateLink creates network interface name of kind (a veth with its
+	// peer left in the root namespace when peer is set), in the network
+	// namespace of process nsPid unless it is 0.
+	CreateLink(name, kind, peer string, nsPid int) error
+	// MoveLink moves network interface name into the network namespace of
+	// process nsPid.
+	MoveLink(name string, nsPid int) error
 	// Mounts lists the mount points, in mount order.
 	Mounts() ([]string, error)
 	// KernelRelease is uname -r.
@@ -106,6 +113,22 @@ func (Linux) LinkUp(name string) error {
 	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
 	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
 		return fmt.Errorf("link %s up: set flags: %w", name, err)
+	}
+	return nil
+}
+
+// CreateLink sends RTM_NEWLINK over rtnetlink.
+func (Linux) CreateLink(name, kind, peer string, nsPid int) error {
+	if err := netlinkDo(createLinkRequest(netlinkSeq.Add(1), name, kind, peer, nsPid)); err != nil {
+		return fmt.Errorf("creating %s link %s: %w", kind, name, err)
+	}
+	return nil
+}
+
+// MoveLink sends RTM_NEWLINK with IFLA_NET_NS_PID over rtnetlink.
+func (Linux) MoveLink(name string, nsPid int) error {
+	if err := netlinkDo(moveLinkRequest(netlinkSeq.Add(1), name, nsPid)); err != nil {
+		return fmt.Errorf("moving link %s to the namespace of process %d: %w", name, nsPid, err)
 	}
 	return nil
 }
