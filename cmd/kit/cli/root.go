@@ -56,6 +56,7 @@ files and volumes become an initrd, a tarball, ISO or disk images.`,
 		newCacheCmd(),
 		newVersionCmd(),
 		newRunCmd(),
+		newPkgCmd(),
 	)
 	return root
 }
