@@ -53,7 +53,9 @@ func (b Bundle) Label() string {
 // ListBundles returns the bundles of a section under root (the directory
 // holding containers/), in run order: onboot and onshutdown by their
 // numeric prefix (then name), services by name. A missing section has no
-// bundles; entries that are not directories are skipped.
+// bundles; entries that are not directories are skipped. An onboot or
+// onshutdown directory not named NNN-name is left out and named in the
+// error, which comes with the other bundles.
 func ListBundles(root string, section Section) ([]Bundle, error) {
 	dir := filepath.Join(root, "containers", string(section))
 	entries, err := os.ReadDir(dir)
@@ -64,6 +66,7 @@ func ListBundles(root string, section Section) ([]Bundle, error) {
 		return nil, fmt.Errorf("listing %s bundles: %w", section, err)
 	}
 	var out []Bundle
+	var bad []error
 	for _, e := range entries {
 		if !e.IsDir() {
 			continue
@@ -74,7 +77,8 @@ func ListBundles(root string, section Section) ([]Bundle, error) {
 			num, name, ok := strings.Cut(e.Name(), "-")
 			n, err := strconv.Atoi(num)
 			if !ok || err != nil || n < 0 || name == "" {
-				return nil, fmt.Errorf("%s bundle %q: want NNN-name", section, e.Name())
+				bad = append(bad, fmt.Errorf("%s bundle %q skipped: want NNN-name", section, e.Name()))
+				continue
 			}
 			b.Index, b.ID = n, name
 		}
@@ -86,7 +90,7 @@ func ListBundles(root string, section Section) ([]Bundle, error) {
 		}
 		return strings.Compare(a.Name, b.Name)
 	})
-	return out, nil
+	return out, errors.Join(bad...)
 }
 
 // Mount is a mount of runtime.json (an OCI mount).

@@ -391,7 +391,6 @@ func (in *Init) RunSection(ctx context.Context, section Section) []Result {
 	bundles, err := ListBundles(in.root, section)
 	if err != nil {
 		in.Logf("%v", err)
-		return nil
 	}
 	var out []Result
 	for _, b := range bundles {
@@ -413,8 +412,8 @@ func (in *Init) RunSection(ctx context.Context, section Section) []Result {
 	return out
 }
 
-// consoleFile returns the console as a file for container output, when it
-// is one.
+// consoleStdio returns the console as the output of a container, when it
+// is a file.
 func (in *Init) consoleStdio() Stdio {
 	if f, ok := in.console.(*os.File); ok {
 		return Stdio{Stdout: f, Stderr: f}
@@ -490,7 +489,6 @@ func (in *Init) StartServices(ctx context.Context) []Result {
 	bundles, err := ListBundles(in.root, Services)
 	if err != nil {
 		in.Logf("%v", err)
-		return nil
 	}
 	var out []Result
 	for _, b := range bundles {

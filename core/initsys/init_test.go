@@ -31,7 +31,7 @@ func TestListBundles(t *testing.T) {
 		{name: "same index by name", section: Onboot, dirs: []string{"001-b", "001-a"}, want: []string{"a", "b"}},
 		{name: "services by name", section: Services, dirs: []string{"sshd", "getty", "redis"}, want: []string{"getty", "redis", "sshd"}},
 		{name: "missing section", section: Onshutdown},
-		{name: "no prefix", section: Onboot, dirs: []string{"dhcpcd"}, wantErr: true},
+		{name: "no prefix", section: Onboot, dirs: []string{"dhcpcd", "001-ok"}, want: []string{"ok"}, wantErr: true},
 		{name: "empty name", section: Onboot, dirs: []string{"000-"}, wantErr: true},
 		{name: "negative", section: Onboot, dirs: []string{"-1-x"}, wantErr: true},
 	}
@@ -105,6 +105,19 @@ func TestRunSectionOrderAndFailures(t *testing.T) {
 		}
 	}
 	eventually(t, "onboot output on the console", func() bool { return strings.Contains(f.console.String(), "output of d\n") })
+}
+
+func TestRunSectionSkipsBadNames(t *testing.T) {
+	f := newFixture(t)
+	f.bundle(t, Onboot, "dhcpcd", false, "")
+	f.bundle(t, Onboot, "000-good", false, "")
+	res := f.in.RunSection(context.Background(), Onboot)
+	if len(res) != 1 || res[0].Bundle.ID != "good" || res[0].Err != nil {
+		t.Errorf("results = %+v", res)
+	}
+	if !strings.Contains(f.console.String(), `kit-init: onboot bundle "dhcpcd" skipped: want NNN-name`) {
+		t.Errorf("console:\n%s", f.console.String())
+	}
 }
 
 func TestRunSectionBadRuntimeJSON(t *testing.T) {

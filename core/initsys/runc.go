@@ -55,6 +55,8 @@ func (r *Runc) Create(ctx context.Context, id, bundle string, stdio Stdio) (int,
 		return 0, fmt.Errorf("runc create %s: %w", id, err)
 	}
 	if status != 0 {
+		// leave no half-made container to block the id
+		_, _, _ = r.Reaper.Output(context.WithoutCancel(ctx), r.argv("delete", "--force", id))
 		return 0, fmt.Errorf("runc create %s: exit %d", id, status)
 	}
 	b, err := os.ReadFile(pidFile)
