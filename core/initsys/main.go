@@ -68,7 +68,7 @@ func pid1() {
 		}
 		logf("copying the initramfs root to a tmpfs")
 		err := SwitchRoot(self)
-		logf("%v; staying on the initramfs root (runc without pivot_root)", err)
+		logf("%v; going on from the initramfs root, runc without pivot_root (files already moved are under %s)", err, newRootDir)
 		noPivot = true
 	}
 	_ = os.Unsetenv(SwitchedEnv)
