@@ -1,6 +1,7 @@
 package build
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/kitbuild/kit/core/format"
@@ -144,7 +145,14 @@ func (p *planner) plan(formats []string) ([]*graph.Vertex, error) {
 				Entrypoint: cfg.Entrypoint, Cmd: cfg.Cmd, Env: cfg.Env, WorkingDir: cfg.WorkingDir, User: cfg.User,
 			}}
 			if _, err := rop.Params(); err != nil {
-				return nil, &spec.Error{Pos: pos, Msg: path + " (" + e.Name + ")", Err: err}
+				// Point at the field at fault when the spec sets it (else at
+				// the entry: the value came from the image's label).
+				at := pos
+				var re *runtime.Error
+				if errors.As(err, &re) && re.Field != "" {
+					at = src.Nearest(path + "." + re.Field)
+				}
+				return nil, &spec.Error{Pos: at, Msg: path + " (" + e.Name + ")", Err: err}
 			}
 			rv := p.vertex("runtime "+sec.name+"/"+e.Name, pos, rop)
 			layout.Container(assemble.Container{
