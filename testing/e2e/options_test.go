@@ -184,3 +184,56 @@ services:
 		t.Errorf("a locked, cached arm64 rebuild made %d registry requests", n)
 	}
 }
+
+// TestSharedImage: an image used by several containers is fetched and
+// unpacked once per mode; kernel tar: none leaves the modules out.
+func TestSharedImage(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	spec := f.spec(t, dir, "shared.yml", `kernel:
+  image: $REG/e2e/kernel:1
+  tar: none
+init:
+  - $REG/e2e/init:1
+  - $REG/e2e/getty:1
+onboot:
+  - name: first
+    image: $REG/e2e/getty:1
+services:
+  - name: getty
+    image: $REG/e2e/getty:1
+  - name: tty2
+    image: $REG/e2e/getty:1
+    readonly: true
+`)
+	r := mustKit(t, dir, "build", "--cache", filepath.Join(dir, "cache"), "-f", "tar", "-o", "out", "--progress=json", spec)
+	count := map[string]int{}
+	for _, n := range r.started() {
+		if strings.Contains(n, "e2e/getty") {
+			kind, _, _ := strings.Cut(n, " ")
+			if kind == "unpack" {
+				kind += n[strings.LastIndex(n, " "):]
+			}
+			count[kind]++
+		}
+	}
+	if count["fetch"] != 1 || count["unpack (container)"] != 1 || count["unpack (init)"] != 1 {
+		t.Errorf("steps of the shared image: %v, want one fetch and one unpack per mode", count)
+	}
+	m, _ := readTar(t, filepath.Join(dir, "out", "shared.tar"))
+	for _, p := range []string{"containers/onboot/000-first/lower/bin/getty", "containers/services/getty/lower/bin/getty",
+		"containers/services/tty2/rootfs/bin/getty", "bin/getty", "boot/kernel"} {
+		if _, ok := m[p]; !ok {
+			t.Errorf("%s is missing", p)
+		}
+	}
+	for n := range m {
+		if strings.HasPrefix(n, "lib/modules") {
+			t.Errorf("kernel tar: none, yet %s is in the root filesystem", n)
+			break
+		}
+	}
+	if e := m["boot/cmdline"]; e == nil || len(e.body) != 0 {
+		t.Errorf("boot/cmdline without a cmdline: %+v", e)
+	}
+}
