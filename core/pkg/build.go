@@ -203,7 +203,7 @@ func NewPlan(ctx context.Context, def *Definition, store *cache.Store, opts Opti
 	}
 	if def.Kernel != nil {
 		kd := graph.NewVertex("pkg-debs "+name+" kernel", DebsOp{Packages: al.Kernel.Packages, Epoch: epoch, ClientOptions: copts})
-		layers = append(layers, graph.NewVertex("pkg-kernel "+name, KernelOp{Epoch: epoch}, kd))
+		layers = append(layers, graph.NewVertex("pkg-kernel "+name, KernelOp{Modules: def.Kernel.Modules, Epoch: epoch}, kd))
 		history = append(history, "kernel: "+def.Kernel.Debian)
 	}
 	if len(def.Go) > 0 {

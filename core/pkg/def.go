@@ -62,7 +62,10 @@ type Kernel struct {
 	// Debian is the package request, e.g. "linux-image-amd64". Of its
 	// dependencies only the linux-image-* packages are kept.
 	Debian string
-	Pos    spec.Pos
+	// Modules, when given, limits kernel.tar to these modules and their
+	// dependencies (see KernelOp).
+	Modules []string
+	Pos     spec.Pos
 }
 
 // GoBinary is one entry of the `go` section.
@@ -393,7 +396,8 @@ func (d *decoder) definition(n *yaml.Node, def *Definition) {
 			kern := &Kernel{Pos: d.pos(k)}
 			def.Kernel = kern
 			d.mapping(v, "kernel", map[string]func(k, v *yaml.Node){
-				"debian": func(_, v *yaml.Node) { kern.Debian = d.str(v, "kernel.debian") },
+				"debian":  func(_, v *yaml.Node) { kern.Debian = d.str(v, "kernel.debian") },
+				"modules": func(_, v *yaml.Node) { kern.Modules = d.strList(v, "kernel.modules") },
 			})
 			if kern.Debian == "" {
 				d.errf(k, "kernel: want the Debian kernel package in kernel.debian (e.g. linux-image-amd64)")

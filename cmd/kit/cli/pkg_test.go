@@ -1,0 +1,64 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestPkgCommands(t *testing.T) {
+	dir := t.TempDir()
+	cache := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "pkg.yml"), []byte("image: kit/cli-test\nfiles:\n  - {dest: /etc/motd, contents: \"hi\\n\"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (string, error) {
+		var out, errOut bytes.Buffer
+		root := newRoot(&out, &errOut)
+		root.SetArgs(args)
+		err := root.Execute()
+		return out.String(), err
+	}
+	tag, err := run("pkg", "show-tag", "--cache", cache, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag = strings.TrimSpace(tag)
+	if !strings.HasPrefix(tag, "kit/cli-test:") {
+		t.Fatalf("show-tag printed %q", tag)
+	}
+	out, err := run("pkg", "build", "--cache", cache, "--progress", "plain", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := strings.Split(strings.TrimSpace(out), "\t")
+	if len(fields) != 3 || fields[0] != tag || !strings.HasPrefix(fields[1], "sha256:") {
+		t.Fatalf("build printed %q, want %s<TAB>digest<TAB>size", out, tag)
+	}
+	// another epoch: another tag and digest
+	out2, err := run("pkg", "build", "--cache", cache, "--progress", "plain", "--source-date-epoch", "86400", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Split(out2, "\t")[1] == fields[1] {
+		t.Errorf("SOURCE_DATE_EPOCH did not change the digest")
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"pkg", "build", "--source-date-epoch", "yesterday", dir}, `SOURCE_DATE_EPOCH "yesterday"`},
+		{[]string{"pkg", "build", "--cache", cache, "--arch", "mips", dir}, `arch "mips": want amd64 or arm64`},
+		{[]string{"pkg", "build", "--update-lock", "--locked", dir}, "contradict"},
+		{[]string{"pkg", "build", "--cache", cache, filepath.Join(dir, "missing")}, "no such file"},
+		{[]string{"pkg", "build"}, "accepts 1 arg"},
+		{[]string{"pkg", "build", "--cache", cache, "--push", "127.0.0.1:1/kit/x", dir}, "push 127.0.0.1:1/kit/x:"},
+	} {
+		if _, err := run(tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
