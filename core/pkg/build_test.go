@@ -524,4 +524,17 @@ func TestDebianIntegration(t *testing.T) {
 	if len(b2.ran) != 0 || b2.res.Digest != b.res.Digest {
 		t.Errorf("rebuild ran %v, digest %s vs %s", b2.ran, b2.res.Digest, b.res.Digest)
 	}
+	// resolving afresh against the mirror's current indexes works too
+	b3, err := build(t, dir, store, Options{Arch: "amd64", UpdateLock: true})
+	must(t, err)
+	l, err := ReadLock(filepath.Join(dir, LockFile))
+	must(t, err)
+	found := false
+	for _, p := range l.Arch["amd64"].Debian.Packages {
+		found = found || p.Name == "redis-server"
+	}
+	if !found {
+		t.Errorf("re-resolved lock has no redis-server: %+v", l.Arch["amd64"].Debian.Packages)
+	}
+	t.Logf("re-resolved: %s", b3.res.Ref)
 }
