@@ -250,10 +250,16 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// eventually waits for cond, failing the test after 5s.
+// eventually waits for cond, failing the test after 10s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+	eventuallyWithin(t, 10*time.Second, what, cond)
+}
+
+// eventuallyWithin waits for cond, failing the test after d.
+func eventuallyWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		if cond() {
 			return
 		}
@@ -277,7 +283,7 @@ func newFixture(t *testing.T, opts ...Option) *fixture {
 	rec := &recorder{}
 	f := &fixture{root: root, rec: rec, sys: &fakeSys{rec: rec, root: root, failOn: map[string]error{}},
 		rt: newFakeRuntime(rec), console: &syncBuffer{}}
-	opts = append([]Option{WithRoot(root), WithConsole(f.console), WithStopTimeout(50*time.Millisecond, 50*time.Millisecond)}, opts...)
+	opts = append([]Option{WithRoot(root), WithConsole(f.console), WithStopTimeout(time.Second, 100*time.Millisecond)}, opts...)
 	f.in = New(f.sys, f.rt, opts...)
 	return f
 }

@@ -373,7 +373,7 @@ func TestShutdownSequence(t *testing.T) {
 		t.Errorf("after the services:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(rest, "\n"))
 	}
 	console := f.console.String()
-	for _, line := range []string{"service stubborn: still running after 50ms; killing", "onshutdown 000-first: exit 1", "kit-init: poweroff\n"} {
+	for _, line := range []string{"service stubborn: still running after 1s; killing", "onshutdown 000-first: exit 1", "kit-init: poweroff\n"} {
 		if !strings.Contains(console, line) {
 			t.Errorf("console lacks %q:\n%s", line, console)
 		}

@@ -150,7 +150,7 @@ func TestRunc(t *testing.T) {
 		b, _ := os.ReadFile(filepath.Join(root, "var/log", name+".log"))
 		return string(b)
 	}
-	eventually(t, "the services to serve", func() bool {
+	eventuallyWithin(t, 30*time.Second, "the services to serve", func() bool {
 		return strings.Contains(logOf("svc"), "probe serving") && strings.Contains(logOf("ro"), "probe serving")
 	})
 	if !strings.Contains(logOf("svc"), "probe write /marker: ok") {
