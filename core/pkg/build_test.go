@@ -22,6 +22,7 @@ import (
 	"github.com/kitbuild/kit/core/cache"
 	"github.com/kitbuild/kit/core/graph"
 	"github.com/kitbuild/kit/core/pkg/deb"
+	"github.com/kitbuild/kit/core/pkg/pkgtest"
 	"github.com/kitbuild/kit/core/solver"
 	"github.com/kitbuild/kit/core/steps/fetch"
 	"github.com/kitbuild/kit/core/steps/tarutil"
@@ -114,7 +115,7 @@ func readImage(t testing.TB, store *cache.Store, d graph.Digest) (ocispec.Manife
 		}
 		raw, err := io.ReadAll(zr)
 		must(t, err)
-		if got := "sha256:" + hexSum(raw); got != string(c.RootFS.DiffIDs[i]) {
+		if got := "sha256:" + pkgtest.HexSum(raw); got != string(c.RootFS.DiffIDs[i]) {
 			t.Errorf("layer %d: diff ID %s, config says %s", i, got, c.RootFS.DiffIDs[i])
 		}
 		if _, err := tarutil.Verify(bytes.NewReader(raw), c.Created.Unix()); err != nil {
@@ -158,24 +159,24 @@ config:
     net: host
 `
 
-func testRepo(t testing.TB) *fakeRepo {
-	return newFakeRepo(t,
-		fakeDeb{name: "hello", version: "1.0", depends: "libhello (>= 2)", files: []fakeFile{
-			{name: "./", typ: tar.TypeDir, mode: 0o755},
-			{name: "./usr/", typ: tar.TypeDir, mode: 0o755},
-			{name: "./usr/bin/", typ: tar.TypeDir, mode: 0o755},
-			{name: "./usr/bin/hello-deb", body: "ELF hello", mode: 0o755},
-			{name: "./usr/bin/hello-link", typ: tar.TypeLink, link: "./usr/bin/hello-deb"},
-			{name: "./usr/share/", typ: tar.TypeDir, mode: 0o755},
-			{name: "./usr/share/doc/", typ: tar.TypeDir, mode: 0o755},
-			{name: "./usr/share/doc/hello/copyright", body: "GPL"},
+func testRepo(t testing.TB) *pkgtest.Repo {
+	return pkgtest.NewRepo(t,
+		pkgtest.Deb{Name: "hello", Version: "1.0", Depends: "libhello (>= 2)", Files: []pkgtest.File{
+			{Name: "./", Type: tar.TypeDir, Mode: 0o755},
+			{Name: "./usr/", Type: tar.TypeDir, Mode: 0o755},
+			{Name: "./usr/bin/", Type: tar.TypeDir, Mode: 0o755},
+			{Name: "./usr/bin/hello-deb", Body: "ELF hello", Mode: 0o755},
+			{Name: "./usr/bin/hello-link", Type: tar.TypeLink, Link: "./usr/bin/hello-deb"},
+			{Name: "./usr/share/", Type: tar.TypeDir, Mode: 0o755},
+			{Name: "./usr/share/doc/", Type: tar.TypeDir, Mode: 0o755},
+			{Name: "./usr/share/doc/hello/copyright", Body: "GPL"},
 		}},
-		fakeDeb{name: "libhello", version: "2.1", files: []fakeFile{
-			{name: "./", typ: tar.TypeDir, mode: 0o755},
-			{name: "./usr/", typ: tar.TypeDir, mode: 0o755},
-			{name: "./usr/lib/libhello.so.2", body: "ELF lib"},
+		pkgtest.Deb{Name: "libhello", Version: "2.1", Files: []pkgtest.File{
+			{Name: "./", Type: tar.TypeDir, Mode: 0o755},
+			{Name: "./usr/", Type: tar.TypeDir, Mode: 0o755},
+			{Name: "./usr/lib/libhello.so.2", Body: "ELF lib"},
 		}},
-		fakeDeb{name: "libhello", version: "1.0", files: []fakeFile{{name: "./usr/lib/libhello.so.1", body: "old"}}},
+		pkgtest.Deb{Name: "libhello", Version: "1.0", Files: []pkgtest.File{{Name: "./usr/lib/libhello.so.1", Body: "old"}}},
 	)
 }
 
@@ -190,7 +191,7 @@ func TestBuild(t *testing.T) {
 	mod := newModule(t)
 	dir := newTestPkg(t)
 	store := newStore(t)
-	opts := Options{Arch: "amd64", AptRoot: repo.root, ModuleDir: mod, SourceDateEpoch: 1700000000}
+	opts := Options{Arch: "amd64", AptRoot: repo.Root, ModuleDir: mod, SourceDateEpoch: 1700000000}
 	b1, err := build(t, dir, store, opts)
 	must(t, err)
 	for _, k := range []string{KindDebs, KindGo, KindFiles, KindImage} {
@@ -220,7 +221,7 @@ func TestBuild(t *testing.T) {
 			t.Errorf("history %+v", c.History)
 		}
 		debs, gol, files := layers[0], layers[1], layers[2]
-		if got := strings.Join(sortedKeys(debs), " "); got != "usr usr/bin usr/bin/hello-deb usr/bin/hello-link usr/lib usr/lib/libhello.so.2 usr/share" {
+		if got := strings.Join(pkgtest.SortedKeys(debs), " "); got != "usr usr/bin usr/bin/hello-deb usr/bin/hello-link usr/lib usr/lib/libhello.so.2 usr/share" {
 			t.Errorf("debian layer: %s", got)
 		}
 		if l := debs["usr/bin/hello-link"]; l.hdr.Typeflag != tar.TypeReg || l.body != "ELF hello" {
@@ -230,7 +231,7 @@ func TestBuild(t *testing.T) {
 			t.Errorf("deb entry not normalized: %+v", h)
 		}
 		if h := gol["usr/bin/hello"].hdr; h.Mode != 0o755 || h.Size == 0 || len(gol) != 3 {
-			t.Errorf("go layer: %v, binary %+v", sortedKeys(gol), h)
+			t.Errorf("go layer: %v, binary %+v", pkgtest.SortedKeys(gol), h)
 		}
 		want := map[string]struct {
 			typ        byte
@@ -250,7 +251,7 @@ func TestBuild(t *testing.T) {
 			"var/lib":     {tar.TypeDir, 0o755, 0, 0, "", ""},
 			"var/lib/x":   {tar.TypeDir, 0o700, 100, 101, "", ""},
 		}
-		if got, w := strings.Join(sortedKeys(files), " "), strings.Join(sortedKeys(want), " "); got != w {
+		if got, w := strings.Join(pkgtest.SortedKeys(files), " "), strings.Join(pkgtest.SortedKeys(want), " "); got != w {
 			t.Errorf("files layer: %s, want %s", got, w)
 		}
 		for name, w := range want {
@@ -276,7 +277,7 @@ func TestBuild(t *testing.T) {
 	})
 
 	t.Run("SecondBuildIsCacheLookup", func(t *testing.T) {
-		hits := repo.indexHits()
+		hits := repo.IndexHits()
 		b2, err := build(t, dir, store, opts)
 		must(t, err)
 		if len(b2.ran) != 0 {
@@ -285,7 +286,7 @@ func TestBuild(t *testing.T) {
 		if b2.res.Digest != b1.res.Digest {
 			t.Errorf("second build %s, first %s", b2.res.Digest, b1.res.Digest)
 		}
-		if repo.indexHits() != hits {
+		if repo.IndexHits() != hits {
 			t.Errorf("second build fetched indexes although the lock is complete")
 		}
 	})
@@ -371,13 +372,16 @@ func TestTamperedDebRefused(t *testing.T) {
 	repo := testRepo(t)
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{"pkg.yml": "image: kit/t\ndebian:\n  packages: [hello]\n"})
-	repo.tamper("libhello")
-	_, err := build(t, dir, newStore(t), Options{Arch: "amd64", AptRoot: repo.root})
+	repo.Tamper("libhello")
+	_, err := build(t, dir, newStore(t), Options{Arch: "amd64", AptRoot: repo.Root})
 	if err == nil {
 		t.Fatal("a .deb that does not match its index was accepted")
 	}
 	if !errors.Is(err, deb.ErrChecksum) || !strings.Contains(err.Error(), "libhello 2.1") || !strings.Contains(err.Error(), "pkg-debs kit/t") {
 		t.Errorf("error does not name the package and the checksum: %v", err)
+	}
+	if testing.Verbose() {
+		t.Logf("error: %v", err)
 	}
 }
 
@@ -386,23 +390,23 @@ func TestLockedAndUpdateLock(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{"pkg.yml": "image: kit/t\ndebian:\n  packages: [hello]\n"})
 	store := newStore(t)
-	if _, err := build(t, dir, store, Options{Arch: "amd64", AptRoot: repo.root, Locked: true}); err == nil || !strings.Contains(err.Error(), "not in") {
+	if _, err := build(t, dir, store, Options{Arch: "amd64", AptRoot: repo.Root, Locked: true}); err == nil || !strings.Contains(err.Error(), "not in") {
 		t.Errorf("--locked without a lock: %v", err)
 	}
-	_, err := build(t, dir, store, Options{Arch: "amd64", AptRoot: repo.root})
+	_, err := build(t, dir, store, Options{Arch: "amd64", AptRoot: repo.Root})
 	must(t, err)
 	// a pinned version is used even when the request changes nothing
-	_, err = build(t, dir, store, Options{Arch: "amd64", AptRoot: repo.root, Locked: true})
+	_, err = build(t, dir, store, Options{Arch: "amd64", AptRoot: repo.Root, Locked: true})
 	must(t, err)
-	hits := repo.indexHits()
-	_, err = build(t, dir, store, Options{Arch: "amd64", AptRoot: repo.root, UpdateLock: true})
+	hits := repo.IndexHits()
+	_, err = build(t, dir, store, Options{Arch: "amd64", AptRoot: repo.Root, UpdateLock: true})
 	must(t, err)
-	if repo.indexHits() == hits {
+	if repo.IndexHits() == hits {
 		t.Error("--update-lock did not consult the repository")
 	}
 	// a changed request list re-resolves
 	writeFiles(t, dir, map[string]string{"pkg.yml": "image: kit/t\ndebian:\n  packages: [libhello=1.0]\n"})
-	_, err = build(t, dir, store, Options{Arch: "amd64", AptRoot: repo.root})
+	_, err = build(t, dir, store, Options{Arch: "amd64", AptRoot: repo.Root})
 	must(t, err)
 	l, err := ReadLock(filepath.Join(dir, LockFile))
 	must(t, err)
@@ -412,33 +416,33 @@ func TestLockedAndUpdateLock(t *testing.T) {
 }
 
 func TestKernelLayout(t *testing.T) {
-	repo := newFakeRepo(t,
-		fakeDeb{name: "linux-image-amd64", version: "6.1", depends: "linux-image-6.1.0-1-amd64", files: []fakeFile{{name: "./usr/share/doc/linux-image-amd64/copyright", body: "x"}}},
-		fakeDeb{name: "linux-image-6.1.0-1-amd64", version: "6.1", depends: "kmod", files: []fakeFile{
-			{name: "./", typ: tar.TypeDir, mode: 0o755},
-			{name: "./boot/", typ: tar.TypeDir, mode: 0o755},
-			{name: "./boot/System.map-6.1.0-1-amd64", body: "ffff T start"},
-			{name: "./boot/vmlinuz-6.1.0-1-amd64", body: "bzImage", mode: 0o600},
-			{name: "./usr/", typ: tar.TypeDir, mode: 0o755},
-			{name: "./usr/lib/", typ: tar.TypeDir, mode: 0o755},
-			{name: "./usr/lib/modules/", typ: tar.TypeDir, mode: 0o755},
-			{name: "./usr/lib/modules/6.1.0-1-amd64/", typ: tar.TypeDir, mode: 0o755},
-			{name: "./usr/lib/modules/6.1.0-1-amd64/kernel/a.ko", body: "module"},
-			{name: "./usr/lib/modules/6.1.0-1-amd64/modules.order", body: "a.ko"},
+	repo := pkgtest.NewRepo(t,
+		pkgtest.Deb{Name: "linux-image-amd64", Version: "6.1", Depends: "linux-image-6.1.0-1-amd64", Files: []pkgtest.File{{Name: "./usr/share/doc/linux-image-amd64/copyright", Body: "x"}}},
+		pkgtest.Deb{Name: "linux-image-6.1.0-1-amd64", Version: "6.1", Depends: "kmod", Files: []pkgtest.File{
+			{Name: "./", Type: tar.TypeDir, Mode: 0o755},
+			{Name: "./boot/", Type: tar.TypeDir, Mode: 0o755},
+			{Name: "./boot/System.map-6.1.0-1-amd64", Body: "ffff T start"},
+			{Name: "./boot/vmlinuz-6.1.0-1-amd64", Body: "bzImage", Mode: 0o600},
+			{Name: "./usr/", Type: tar.TypeDir, Mode: 0o755},
+			{Name: "./usr/lib/", Type: tar.TypeDir, Mode: 0o755},
+			{Name: "./usr/lib/modules/", Type: tar.TypeDir, Mode: 0o755},
+			{Name: "./usr/lib/modules/6.1.0-1-amd64/", Type: tar.TypeDir, Mode: 0o755},
+			{Name: "./usr/lib/modules/6.1.0-1-amd64/kernel/a.ko", Body: "module"},
+			{Name: "./usr/lib/modules/6.1.0-1-amd64/modules.order", Body: "a.ko"},
 		}},
-		fakeDeb{name: "kmod", version: "1", files: []fakeFile{{name: "./bin/kmod", body: "kmod"}}},
+		pkgtest.Deb{Name: "kmod", Version: "1", Files: []pkgtest.File{{Name: "./bin/kmod", Body: "kmod"}}},
 	)
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{"pkg.yml": "image: kit/kernel\nkernel:\n  debian: linux-image-amd64\n"})
 	store := newStore(t)
-	b, err := build(t, dir, store, Options{Arch: "amd64", AptRoot: repo.root})
+	b, err := build(t, dir, store, Options{Arch: "amd64", AptRoot: repo.Root})
 	must(t, err)
 	_, _, layers := readImage(t, store, b.res.Digest)
 	if len(layers) != 1 {
 		t.Fatalf("%d layers", len(layers))
 	}
 	l := layers[0]
-	if got := strings.Join(sortedKeys(l), " "); got != "System.map kernel kernel.tar" {
+	if got := strings.Join(pkgtest.SortedKeys(l), " "); got != "System.map kernel kernel.tar" {
 		t.Fatalf("kernel layer: %s", got)
 	}
 	if l["kernel"].body != "bzImage" || l["System.map"].body != "ffff T start" || l["kernel"].hdr.Mode != 0o644 {
@@ -537,4 +541,11 @@ func TestDebianIntegration(t *testing.T) {
 		t.Errorf("re-resolved lock has no redis-server: %+v", l.Arch["amd64"].Debian.Packages)
 	}
 	t.Logf("re-resolved: %s", b3.res.Ref)
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
 }

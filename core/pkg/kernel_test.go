@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/kitbuild/kit/core/pkg/pkgtest"
 )
 
 // elfModule returns a minimal ELF64 relocatable file whose .modinfo
@@ -76,14 +78,14 @@ func FuzzModinfoDepends(f *testing.F) {
 }
 
 func TestKernelModules(t *testing.T) {
-	mod := func(name string, fields ...string) fakeFile {
-		return fakeFile{name: "./lib/modules/6.1.0-1-amd64/kernel/" + name, body: string(elfModule(fields...))}
+	mod := func(name string, fields ...string) pkgtest.File {
+		return pkgtest.File{Name: "./lib/modules/6.1.0-1-amd64/kernel/" + name, Body: string(elfModule(fields...))}
 	}
-	repo := newFakeRepo(t,
-		fakeDeb{name: "linux-image-amd64", version: "6.1", files: []fakeFile{
-			{name: "./boot/vmlinuz-6.1.0-1-amd64", body: "bzImage"},
-			{name: "./lib/modules/6.1.0-1-amd64/modules.builtin", body: "kernel/fs/ext4/ext4.ko\nkernel/net/packet/af_packet.ko\n"},
-			{name: "./lib/modules/6.1.0-1-amd64/modules.order", body: "x"},
+	repo := pkgtest.NewRepo(t,
+		pkgtest.Deb{Name: "linux-image-amd64", Version: "6.1", Files: []pkgtest.File{
+			{Name: "./boot/vmlinuz-6.1.0-1-amd64", Body: "bzImage"},
+			{Name: "./lib/modules/6.1.0-1-amd64/modules.builtin", Body: "kernel/fs/ext4/ext4.ko\nkernel/net/packet/af_packet.ko\n"},
+			{Name: "./lib/modules/6.1.0-1-amd64/modules.order", Body: "x"},
 			mod("net/virtio_net.ko", "depends=net_failover"),
 			mod("net/net_failover.ko", "depends=failover"),
 			mod("net/core/failover.ko", "depends="),
@@ -107,7 +109,7 @@ func TestKernelModules(t *testing.T) {
 		}
 		writeFiles(t, dir, map[string]string{"pkg.yml": yml})
 		store := newStore(t)
-		b, err := build(t, dir, store, Options{Arch: "amd64", AptRoot: repo.root})
+		b, err := build(t, dir, store, Options{Arch: "amd64", AptRoot: repo.Root})
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("%v: err %v, want %q", tc.modules, err, tc.err)

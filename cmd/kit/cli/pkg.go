@@ -23,6 +23,7 @@ type pkgOptions struct {
 	jobs       int
 	noCache    bool
 	progress   string
+	aptRoot    string
 }
 
 func newPkgCmd() *cobra.Command {
@@ -43,6 +44,7 @@ func (o *pkgOptions) flags(cmd *cobra.Command) {
 	f.StringVar(&o.arch, "arch", runtime.GOARCH, "target architecture: amd64 or arm64")
 	f.BoolVar(&o.updateLock, "update-lock", false, "resolve the Debian packages again and rewrite pkg.lock")
 	f.BoolVar(&o.locked, "locked", false, "fail if a Debian request is not in pkg.lock (never resolve)")
+	f.StringVar(&o.aptRoot, "apt-root", "/", "read the apt configuration (sources, keyrings, apt.conf) under this directory")
 	f.StringVar(&o.epoch, "source-date-epoch", os.Getenv("SOURCE_DATE_EPOCH"), "timestamp of every file and of the image, seconds since 1970 (default $SOURCE_DATE_EPOCH, else 0)")
 	_ = cmd.RegisterFlagCompletionFunc("arch", cobra.FixedCompletions([]string{"amd64", "arm64"}, cobra.ShellCompDirectiveNoFileComp))
 }
@@ -68,7 +70,7 @@ func (o *pkgOptions) options(cmd *cobra.Command) (pkg.Options, error) {
 		return pkg.Options{}, err
 	}
 	return pkg.Options{
-		Arch: o.arch, Store: store, UpdateLock: o.updateLock, Locked: o.locked,
+		Arch: o.arch, Store: store, AptRoot: o.aptRoot, UpdateLock: o.updateLock, Locked: o.locked,
 		SourceDateEpoch: epoch, Jobs: o.jobs, NoCache: o.noCache,
 	}, nil
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kitbuild/kit/core/pkg/pkgtest"
 )
 
 func TestPkgCommands(t *testing.T) {
@@ -60,5 +62,29 @@ func TestPkgCommands(t *testing.T) {
 		if _, err := run(tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: err = %v, want %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+func TestPkgBuildRefusesTamperedDeb(t *testing.T) {
+	repo := pkgtest.NewRepo(t, pkgtest.Deb{Name: "hello", Version: "1.0", Files: []pkgtest.File{{Name: "./usr/bin/hello", Body: "x"}}})
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "pkg.yml"), []byte("image: kit/hello\ndebian:\n  packages: [hello]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	repo.Tamper("hello")
+	var out, errOut bytes.Buffer
+	root := newRoot(&out, &errOut)
+	root.SetArgs([]string{"pkg", "build", "--cache", t.TempDir(), "--apt-root", repo.Root, "--progress", "plain", dir})
+	err := root.Execute()
+	if err == nil {
+		t.Fatalf("a tampered .deb was accepted: %s", out.String())
+	}
+	for _, want := range []string{"package hello 1.0", "sha256 mismatch", "checksum mismatch", "/pool/main/hello_1.0_amd64.deb"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if out.Len() != 0 {
+		t.Errorf("a failed build printed %q", out.String())
 	}
 }

@@ -1,4 +1,4 @@
-package pkg
+package pkgtest
 
 import (
 	"archive/tar"
@@ -23,38 +23,39 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 )
 
-// fakeFile is an entry of a fake package's data.tar.
-type fakeFile struct {
-	name, body, link string
-	typ              byte
-	mode             int64
+// File is an entry of a fake package's data.tar.
+type File struct {
+	Name, Body, Link string
+	Type             byte
+	Mode             int64
 }
 
-// fakeDeb is a synthetic binary package.
-type fakeDeb struct {
-	name, version, depends string
-	files                  []fakeFile
+// Deb is a synthetic binary package.
+type Deb struct {
+	Name, Version, Depends string
+	Files                  []File
 }
 
-func hexSum(b []byte) string {
+// HexSum returns the hex SHA256 of b.
+func HexSum(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
 }
 
-func (d fakeDeb) control() string {
-	s := fmt.Sprintf("Package: %s\nVersion: %s\nArchitecture: amd64\nMaintainer: test\n", d.name, d.version)
-	if d.depends != "" {
-		s += "Depends: " + d.depends + "\n"
+func (d Deb) control() string {
+	s := fmt.Sprintf("Package: %s\nVersion: %s\nArchitecture: amd64\nMaintainer: test\n", d.Name, d.Version)
+	if d.Depends != "" {
+		s += "Depends: " + d.Depends + "\n"
 	}
 	return s
 }
 
-func tarOf(t testing.TB, files []fakeFile) []byte {
+func tarOf(t testing.TB, files []File) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, f := range files {
-		h := &tar.Header{Name: f.name, Typeflag: f.typ, Mode: f.mode, Linkname: f.link, Uname: "root", Gname: "root", ModTime: time.Unix(1700000000, 0)}
+		h := &tar.Header{Name: f.Name, Typeflag: f.Type, Mode: f.Mode, Linkname: f.Link, Uname: "root", Gname: "root", ModTime: time.Unix(1700000000, 0)}
 		if h.Typeflag == 0 {
 			h.Typeflag = tar.TypeReg
 		}
@@ -62,12 +63,12 @@ func tarOf(t testing.TB, files []fakeFile) []byte {
 			h.Mode = 0o644
 		}
 		if h.Typeflag == tar.TypeReg {
-			h.Size = int64(len(f.body))
+			h.Size = int64(len(f.Body))
 		}
 		if err := tw.WriteHeader(h); err != nil {
 			t.Fatal(err)
 		}
-		tw.Write([]byte(f.body))
+		tw.Write([]byte(f.Body))
 	}
 	tw.Close()
 	return buf.Bytes()
@@ -81,15 +82,15 @@ func gz(b []byte) []byte {
 	return buf.Bytes()
 }
 
-func (d fakeDeb) build(t testing.TB) []byte {
+func (d Deb) build(t testing.TB) []byte {
 	t.Helper()
-	ctl := tarOf(t, []fakeFile{{name: "./", typ: tar.TypeDir, mode: 0o755}, {name: "./control", body: d.control() + "Description: test\n"}, {name: "./postinst", body: "#!/bin/sh\nexit 1\n", mode: 0o755}})
+	ctl := tarOf(t, []File{{Name: "./", Type: tar.TypeDir, Mode: 0o755}, {Name: "./control", Body: d.control() + "Description: test\n"}, {Name: "./postinst", Body: "#!/bin/sh\nexit 1\n", Mode: 0o755}})
 	var buf bytes.Buffer
 	buf.WriteString("!<arch>\n")
 	for _, m := range []struct {
 		name string
 		data []byte
-	}{{"debian-binary", []byte("2.0\n")}, {"control.tar.gz", gz(ctl)}, {"data.tar.gz", gz(tarOf(t, d.files))}} {
+	}{{"debian-binary", []byte("2.0\n")}, {"control.tar.gz", gz(ctl)}, {"data.tar.gz", gz(tarOf(t, d.Files))}} {
 		fmt.Fprintf(&buf, "%-16s%-12d%-6d%-6d%-8o%-10d`\n", m.name, 1700000000, 0, 0, 0o100644, len(m.data))
 		buf.Write(m.data)
 		if len(m.data)%2 == 1 {
@@ -99,17 +100,21 @@ func (d fakeDeb) build(t testing.TB) []byte {
 	return buf.Bytes()
 }
 
-// fakeRepo is a signed apt repository on 127.0.0.1 and an apt root whose
+// Repo is a signed apt repository on 127.0.0.1 and an apt root whose
 // configuration points at it.
-type fakeRepo struct {
-	srv   *httptest.Server
-	root  string
+type Repo struct {
+	srv *httptest.Server
+	// Root is an apt root (for --apt-root, Options.AptRoot) whose only
+	// source is the repository, signed by a key of its own.
+	Root  string
 	mu    sync.Mutex
 	files map[string][]byte
 	hits  map[string]int
 }
 
-func newFakeRepo(t testing.TB, debs ...fakeDeb) *fakeRepo {
+// NewRepo serves debs as a signed apt repository on 127.0.0.1 until the
+// test ends.
+func NewRepo(t testing.TB, debs ...Deb) *Repo {
 	t.Helper()
 	e, err := openpgp.NewEntity("test", "", "test@example.invalid", &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA})
 	if err != nil {
@@ -119,18 +124,18 @@ func newFakeRepo(t testing.TB, debs ...fakeDeb) *fakeRepo {
 	aw, _ := armor.Encode(&arm, openpgp.PublicKeyType, nil)
 	e.Serialize(aw)
 	aw.Close()
-	r := &fakeRepo{files: map[string][]byte{}, hits: map[string]int{}}
+	r := &Repo{files: map[string][]byte{}, hits: map[string]int{}}
 	var pk strings.Builder
 	for _, d := range debs {
 		b := d.build(t)
-		fn := fmt.Sprintf("pool/main/%s_%s_amd64.deb", d.name, d.version)
+		fn := fmt.Sprintf("pool/main/%s_%s_amd64.deb", d.Name, d.Version)
 		r.files[fn] = b
-		fmt.Fprintf(&pk, "%sFilename: %s\nSize: %d\nSHA256: %s\n\n", d.control(), fn, len(b), hexSum(b))
+		fmt.Fprintf(&pk, "%sFilename: %s\nSize: %d\nSHA256: %s\n\n", d.control(), fn, len(b), HexSum(b))
 	}
 	idx := []byte(pk.String())
 	r.files["dists/test/main/binary-amd64/Packages"] = idx
 	rel := fmt.Sprintf("Origin: Test\nSuite: test\nCodename: test\nDate: %s\nArchitectures: amd64\nComponents: main\nSHA256:\n %s %d main/binary-amd64/Packages\n",
-		time.Now().UTC().Format(time.RFC1123), hexSum(idx), len(idx))
+		time.Now().UTC().Format(time.RFC1123), HexSum(idx), len(idx))
 	var signed bytes.Buffer
 	w, err := clearsign.Encode(&signed, e.PrivateKey, nil)
 	if err != nil {
@@ -152,17 +157,17 @@ func newFakeRepo(t testing.TB, debs ...fakeDeb) *fakeRepo {
 		w.Write(b)
 	}))
 	t.Cleanup(r.srv.Close)
-	r.root = t.TempDir()
-	must(t, os.MkdirAll(filepath.Join(r.root, "etc/apt/sources.list.d"), 0o755))
-	must(t, os.WriteFile(filepath.Join(r.root, "key.asc"), arm.Bytes(), 0o644))
-	must(t, os.WriteFile(filepath.Join(r.root, "etc/apt/sources.list.d/test.sources"),
+	r.Root = t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(r.Root, "etc/apt/sources.list.d"), 0o755))
+	must(t, os.WriteFile(filepath.Join(r.Root, "key.asc"), arm.Bytes(), 0o644))
+	must(t, os.WriteFile(filepath.Join(r.Root, "etc/apt/sources.list.d/test.sources"),
 		[]byte("Types: deb\nURIs: "+r.srv.URL+"/debian\nSuites: test\nComponents: main\nSigned-By: /key.asc\n"), 0o644))
 	return r
 }
 
-// tamper replaces the bytes served for the .deb of name with other bytes
+// Tamper replaces the bytes served for the .deb of name with other bytes
 // of the same size.
-func (r *fakeRepo) tamper(name string) {
+func (r *Repo) Tamper(name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for p, b := range r.files {
@@ -174,8 +179,8 @@ func (r *fakeRepo) tamper(name string) {
 	}
 }
 
-// indexHits counts the requests for repository indexes.
-func (r *fakeRepo) indexHits() int {
+// IndexHits counts the requests for repository indexes.
+func (r *Repo) IndexHits() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := 0
@@ -194,8 +199,8 @@ func must(t testing.TB, err error) {
 	}
 }
 
-// sortedKeys returns the keys of m in order.
-func sortedKeys[V any](m map[string]V) []string {
+// SortedKeys returns the keys of m in order.
+func SortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)
