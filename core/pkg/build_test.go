@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -473,7 +474,7 @@ func TestKernelLayout(t *testing.T) {
 }
 
 func TestPush(t *testing.T) {
-	srv := httptest.NewServer(registry.New())
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	defer srv.Close()
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{"pkg.yml": "image: kit/t\nfiles:\n  - {dest: /etc/x, contents: x}\n"})
