@@ -22,7 +22,8 @@ import (
 )
 
 // GoOp is the "pkg-go" step: it builds Go main packages of a module
-// ko-style (CGO_ENABLED=0, -trimpath, -ldflags=-buildid=, no VCS stamping)
+// ko-style (CGO_ENABLED=0, -trimpath, no VCS stamping, no build ID, and
+// stripped: -ldflags="-s -w -buildid=")
 // for linux/GOARCH and writes them, mode 0755, into a normalized tar
 // (output LayerName). The sources enter the key through SourceHash.
 type GoOp struct {
@@ -49,7 +50,7 @@ type GoBuild struct {
 func (GoOp) Kind() string { return KindGo }
 
 // Version returns the implementation version.
-func (GoOp) Version() string { return "1" }
+func (GoOp) Version() string { return "2" }
 
 // Params returns the binaries with their source hashes, the architecture
 // and the toolchain version.
@@ -224,7 +225,7 @@ func (o GoOp) Exec(ctx context.Context, x graph.Exec, _ []graph.Result) ([]graph
 		}
 		out := filepath.Join(tmp, fmt.Sprintf("bin%d", i))
 		x.Logf("go build %s", b.Main)
-		if _, err := goCmd(ctx, o.ModuleDir, o.GOARCH, "build", "-trimpath", "-buildvcs=false", "-ldflags=-buildid=", "-o", out, b.Main); err != nil {
+		if _, err := goCmd(ctx, o.ModuleDir, o.GOARCH, "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=", "-o", out, b.Main); err != nil {
 			return nil, fmt.Errorf("go binary %s: %w", b.Main, err)
 		}
 		st, err := os.Stat(out)
