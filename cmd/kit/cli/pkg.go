@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -24,6 +25,7 @@ type pkgOptions struct {
 	noCache    bool
 	progress   string
 	aptRoot    string
+	registry   string
 }
 
 func newPkgCmd() *cobra.Command {
@@ -78,19 +80,27 @@ func (o *pkgOptions) options(cmd *cobra.Command) (pkg.Options, error) {
 func newPkgBuildCmd() *cobra.Command {
 	o := &pkgOptions{}
 	cmd := &cobra.Command{
-		Use:   "build [flags] DIR",
-		Short: "Build the package in DIR into the kit cache (and push it)",
+		Use:   "build [flags] DIR...",
+		Short: "Build the packages in DIR... into the kit cache (and push them)",
 		Long: `Build the package defined by DIR/pkg.yml into the kit cache and print
 its reference, manifest digest and size. The image is deterministic: the same
 pkg.yml, pkg.lock, files and Go sources give the same digest. Debian packages
 missing from pkg.lock are resolved against the machine's apt sources and
 pinned there. Every step is cached: a rebuild of unchanged inputs is a cache
-lookup. --push REF pushes the image (REF without a tag gets the content tag;
-loopback registries are reached over plain HTTP).`,
+lookup. --push REF pushes the image (REF without a tag gets the content tag),
+--registry R pushes each image to R/IMAGE:TAG; loopback registries are
+reached over plain HTTP.`,
 		Example: `  kit pkg build examples/packages/redis
-  kit pkg build --push 127.0.0.1:5000/kit/redis examples/packages/redis`,
-		Args: cobra.ExactArgs(1),
+  kit pkg build --push 127.0.0.1:5000/kit/redis examples/packages/redis
+  kit pkg build --registry 127.0.0.1:5000 examples/packages/*`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.push != "" && len(args) > 1 {
+				return fmt.Errorf("--push names one image: give one DIR, or use --registry")
+			}
+			if o.push != "" && o.registry != "" {
+				return fmt.Errorf("give --push or --registry, not both")
+			}
 			opts, err := o.options(cmd)
 			if err != nil {
 				return err
@@ -101,18 +111,29 @@ loopback registries are reached over plain HTTP).`,
 			}
 			opts.Events = pr.Event
 			opts.Logf = func(f string, a ...any) { pr.Printf(f+"\n", a...) }
-			res, err := pkg.Build(cmd.Context(), args[0], opts)
-			if err == nil && o.push != "" {
-				res.Pushed, err = pkg.Push(cmd.Context(), opts.Store, res.Digest, o.push, res.Tag)
+			var results []*pkg.Result
+			for _, dir := range args {
+				res, err := pkg.Build(cmd.Context(), dir, opts)
+				if err == nil && (o.push != "" || o.registry != "") {
+					to := o.push
+					if to == "" {
+						to = strings.TrimSuffix(o.registry, "/") + "/" + strings.TrimSuffix(res.Ref, ":"+res.Tag)
+					}
+					res.Pushed, err = pkg.Push(cmd.Context(), opts.Store, res.Digest, to, res.Tag)
+				}
+				if err != nil {
+					pr.Close()
+					return err
+				}
+				results = append(results, res)
 			}
 			pr.Close()
-			if err != nil {
-				return err
-			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "%s\t%s\t%d\n", res.Ref, res.Digest, res.Size)
-			if res.Pushed != "" {
-				fmt.Fprintf(out, "pushed %s\n", res.Pushed)
+			for _, res := range results {
+				fmt.Fprintf(out, "%s\t%s\t%d\n", res.Ref, res.Digest, res.Size)
+				if res.Pushed != "" {
+					fmt.Fprintf(out, "pushed %s\n", res.Pushed)
+				}
 			}
 			return nil
 		},
@@ -120,6 +141,7 @@ loopback registries are reached over plain HTTP).`,
 	o.flags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.push, "push", "", "push the image to REF (e.g. 127.0.0.1:5000/kit/redis; the content tag is added when REF has none)")
+	f.StringVar(&o.registry, "registry", "", "push every image to REGISTRY[/PATH]/IMAGE:TAG (e.g. 127.0.0.1:5000 → 127.0.0.1:5000/kit/redis:TAG)")
 	f.IntVar(&o.jobs, "jobs", runtime.NumCPU(), "steps to run at once")
 	f.BoolVar(&o.noCache, "no-cache", false, "do not use cached results (results are still recorded)")
 	f.StringVar(&o.progress, "progress", "auto", "progress output: auto, tty, plain or json")
