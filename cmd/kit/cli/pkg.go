@@ -151,27 +151,29 @@ reached over plain HTTP.`,
 func newPkgShowTagCmd() *cobra.Command {
 	o := &pkgOptions{}
 	cmd := &cobra.Command{
-		Use:   "show-tag [flags] DIR",
-		Short: "Print the content-derived tag of the package in DIR",
-		Long: `Print IMAGE:TAG of the package in DIR without building it. The tag is
+		Use:   "show-tag [flags] DIR...",
+		Short: "Print the content-derived IMAGE:TAG of the packages in DIR...",
+		Long: `Print IMAGE:TAG of each package without building it. The tag is
 derived from the build plan's keys: pkg.yml, pkg.lock, the local files, the
 Go sources and toolchain, the architecture and SOURCE_DATE_EPOCH. Debian
 requests missing from pkg.lock are resolved (and written) first.`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := o.options(cmd)
 			if err != nil {
 				return err
 			}
-			def, err := pkg.Load(args[0])
-			if err != nil {
-				return err
+			for _, dir := range args {
+				def, err := pkg.Load(dir)
+				if err != nil {
+					return err
+				}
+				p, err := pkg.NewPlan(cmd.Context(), def, opts.Store, opts)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), p.Ref)
 			}
-			p, err := pkg.NewPlan(cmd.Context(), def, opts.Store, opts)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), p.Ref)
 			return nil
 		},
 	}
