@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -100,6 +101,12 @@ func (s *Store) create(ctx context.Context) (*blobWriter, error) {
 }
 
 // blobWriter implements graph.BlobWriter.
+//
+// Once a blob grows past behindAfter, writing to the file and hashing move
+// to a goroutine (see behind): the step producing the blob goes on
+// computing while its previous output is written and hashed on another
+// core, and the disk is given the data as it comes rather than all at once
+// by the fsync of Commit.
 type blobWriter struct {
 	s    *Store
 	ctx  context.Context
@@ -109,9 +116,89 @@ type blobWriter struct {
 	n    int64
 	err  error // sticky write error
 	done bool  // committed or discarded
+
+	bg  *behind // nil while the blob is small
+	cur []byte  // the buffer being filled for bg
 }
 
 var _ graph.BlobWriter = (*blobWriter)(nil)
+
+// Write-behind parameters: the size from which a blob is written behind,
+// the buffers in flight (memory per large blob being written:
+// behindBuffers × behindBufSize), and how often writeback to the disk is
+// started.
+const (
+	behindAfter    = 1 << 20
+	behindBufSize  = 1 << 20
+	behindBuffers  = 4
+	writebackChunk = 8 << 20
+)
+
+// behind writes and hashes the buffers sent on full in order, and returns
+// them on free. After a write error it only returns buffers.
+type behind struct {
+	full chan []byte
+	free chan []byte
+	done chan struct{} // closed when the goroutine has returned
+	err  atomic.Pointer[error]
+}
+
+// failed returns the first write error, if any.
+func (b *behind) failed() error {
+	if e := b.err.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+func (w *blobWriter) startBehind() {
+	b := &behind{
+		full: make(chan []byte, behindBuffers),
+		free: make(chan []byte, behindBuffers),
+		done: make(chan struct{}),
+	}
+	for range behindBuffers {
+		b.free <- make([]byte, 0, behindBufSize)
+	}
+	f, dg, off := w.f, w.dg, w.n
+	go func() {
+		defer close(b.done)
+		started := off // writeback has been started below this offset
+		for buf := range b.full {
+			if b.failed() == nil {
+				if _, err := f.Write(buf); err != nil {
+					b.err.Store(&err)
+				} else {
+					dg.Write(buf)
+					off += int64(len(buf))
+				}
+				if off-started >= writebackChunk {
+					startWriteback(f, started, off-started)
+					started = off
+				}
+			}
+			b.free <- buf[:0]
+		}
+	}()
+	w.bg = b
+}
+
+// stopBehind waits for every buffer to be written and returns the first
+// write error.
+func (w *blobWriter) stopBehind() error {
+	b := w.bg
+	if b == nil {
+		return nil
+	}
+	w.bg = nil
+	if len(w.cur) > 0 {
+		b.full <- w.cur
+	}
+	w.cur = nil
+	close(b.full)
+	<-b.done
+	return b.failed()
+}
 
 func (w *blobWriter) Write(p []byte) (int, error) {
 	if w.done {
@@ -124,14 +211,38 @@ func (w *blobWriter) Write(p []byte) (int, error) {
 		w.err = fmt.Errorf("cache: write blob: %w", err)
 		return 0, w.err
 	}
-	n, err := w.f.Write(p)
-	w.dg.Write(p[:n])
-	w.n += int64(n)
-	if err != nil {
-		w.err = fmt.Errorf("cache: write blob %s: %w", w.tmp, err)
-		return n, w.err
+	if w.bg == nil && w.n+int64(len(p)) <= behindAfter {
+		n, err := w.f.Write(p)
+		w.dg.Write(p[:n])
+		w.n += int64(n)
+		if err != nil {
+			w.err = fmt.Errorf("cache: write blob %s: %w", w.tmp, err)
+			return n, w.err
+		}
+		return n, nil
 	}
-	return n, nil
+	if w.bg == nil {
+		w.startBehind()
+	} else if err := w.bg.failed(); err != nil {
+		w.err = fmt.Errorf("cache: write blob %s: %w", w.tmp, err)
+		return 0, w.err
+	}
+	for rest := p; len(rest) > 0; {
+		if w.cur == nil {
+			w.cur = <-w.bg.free
+		}
+		k := copy(w.cur[len(w.cur):cap(w.cur)], rest)
+		w.cur = w.cur[:len(w.cur)+k]
+		rest = rest[k:]
+		if len(w.cur) == cap(w.cur) {
+			w.bg.full <- w.cur
+			w.cur = nil
+		}
+	}
+	// A write error shows at the next Write or at Commit; the blob is
+	// never committed after one.
+	w.n += int64(len(p))
+	return len(p), nil
 }
 
 // Commit verifies the content against want (unless want is empty), makes
@@ -151,6 +262,9 @@ func (w *blobWriter) commit(name, mediaType string, want graph.Digest, wantSize 
 			w.discard()
 		}
 	}()
+	if err := w.stopBehind(); err != nil && w.err == nil {
+		w.err = fmt.Errorf("cache: write blob %s: %w", w.tmp, err)
+	}
 	if w.err != nil {
 		return graph.Output{}, w.err
 	}
@@ -202,6 +316,7 @@ func (w *blobWriter) discard() {
 		return
 	}
 	w.done = true
+	w.stopBehind()
 	w.f.Close()
 	os.Remove(w.tmp)
 }

@@ -1,0 +1,104 @@
+package cache_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/kitbuild/kit/core/cache"
+	"github.com/kitbuild/kit/core/graph"
+)
+
+// TestLargeBlobs writes blobs past the write-behind threshold in chunks of
+// every shape and checks content, digest, verification and clean-up.
+func TestLargeBlobs(t *testing.T) {
+	data := make([]byte, 5<<20+123)
+	rand.NewChaCha8([32]byte{1}).Read(data)
+	want := graph.FromBytes(data)
+	tests := []struct {
+		name   string
+		chunks []int // sizes, repeated until data is written
+		want   graph.Digest
+		commit bool
+		ok     bool
+	}{
+		{"one write", []int{len(data)}, want, true, true},
+		{"small writes", []int{1, 4095, 100 << 10}, want, true, true},
+		{"small then large", []int{1 << 20, 3 << 20, 7}, want, true, true},
+		{"buffer-sized", []int{1 << 20}, "", true, true},
+		{"wrong digest", []int{64 << 10}, graph.FromBytes([]byte("other")), true, false},
+		{"closed without commit", []int{3 << 20}, want, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStore(t)
+			w, err := s.Create(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			for off, i := 0, 0; off < len(data); i++ {
+				n := min(tt.chunks[i%len(tt.chunks)], len(data)-off)
+				if k, err := w.Write(data[off : off+n]); err != nil || k != n {
+					t.Fatalf("Write(%d bytes) = %d, %v", n, k, err)
+				}
+				off += n
+			}
+			if !tt.commit {
+				w.Close()
+			} else if out, err := w.Commit("big", "application/octet-stream", tt.want); tt.ok != (err == nil) {
+				t.Fatalf("Commit = %v, want success %v", err, tt.ok)
+			} else if err != nil && !errors.Is(err, cache.ErrDigestMismatch) {
+				t.Fatalf("Commit = %v, want ErrDigestMismatch", err)
+			} else if err == nil && (out.Digest != want || out.Size != int64(len(data))) {
+				t.Fatalf("Commit = %s (%d bytes), want %s (%d bytes)", out.Digest, out.Size, want, len(data))
+			}
+			if got := listDir(t, s, "tmp"); len(got) != 0 {
+				t.Errorf("tmp/ after the blob: %v", got)
+			}
+			if !tt.ok {
+				if got := listDir(t, s, "blobs/sha256"); len(got) != 0 {
+					t.Errorf("blobs after a failed blob: %v", got)
+				}
+				return
+			}
+			rc, err := s.Open(context.Background(), want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			got, err := io.ReadAll(rc)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("stored blob: %d bytes, %v; want the %d bytes written", len(got), err, len(data))
+			}
+		})
+	}
+}
+
+// TestLargeBlobCancelled checks that a cancelled context stops a large blob.
+func TestLargeBlobCancelled(t *testing.T) {
+	s := newStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	w, err := s.Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	chunk := make([]byte, 3<<20)
+	if _, err := w.Write(chunk); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if _, err := w.Write(chunk); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Write after cancel = %v, want context.Canceled", err)
+	}
+	if _, err := w.Commit("big", "", ""); err == nil {
+		t.Fatal("Commit after cancel succeeded")
+	}
+	if got := listDir(t, s, "tmp"); len(got) != 0 {
+		t.Errorf("tmp/ after a cancelled blob: %v", got)
+	}
+}
