@@ -206,10 +206,12 @@ func (c *client) manifest(ctx context.Context, ref name.Reference, subject strin
 }
 
 // blob streams the blob d (of size bytes) of repo into the writer open
-// returns. It verifies size and digest itself: on a mismatch it returns an
-// error wrapping ErrDigestMismatch, and the caller must discard what was
-// written. reset is called before each new attempt (a mirror's failure
-// falls back to the registry).
+// returns. On a mismatch of size or digest it returns an error wrapping
+// ErrDigestMismatch, and the caller must discard what was written. The
+// digest is checked by go-containerregistry as it reads (hashing it again
+// here would cost a third pass over every layer: the store hashes it too,
+// and verifies it on Commit). reset is called before each new attempt (a
+// mirror's failure falls back to the registry).
 func (c *client) blob(ctx context.Context, repo name.Repository, d graph.Digest, size int64, subject string, open func() (io.Writer, error), reset func()) error {
 	if size < 0 {
 		return fmt.Errorf("%s: blob %s has a negative size", subject, d)
@@ -233,16 +235,12 @@ func (c *client) blob(ctx context.Context, repo name.Repository, d graph.Digest,
 		if err != nil {
 			return err
 		}
-		dg := graph.NewDigester()
-		n, err := io.Copy(io.MultiWriter(w, dg), io.LimitReader(rc, size+1))
+		n, err := io.Copy(w, io.LimitReader(rc, size+1))
 		if n > size {
 			return fmt.Errorf("%w: registry %s served more than the %d bytes of %s", ErrDigestMismatch, ep.RegistryStr(), size, d)
 		}
-		if err != nil && !isVerifyError(err) {
-			return err
-		}
-		if got := dg.Digest(); got != d {
-			return fmt.Errorf("%w: registry %s served %s (%d bytes), want %s", ErrDigestMismatch, ep.RegistryStr(), got, n, d)
+		if isVerifyError(err) {
+			return fmt.Errorf("%w: registry %s served %d bytes that are not %s (%v)", ErrDigestMismatch, ep.RegistryStr(), n, d, err)
 		}
 		return err
 	})
@@ -265,6 +263,9 @@ func (c *client) readBlob(ctx context.Context, repo name.Repository, d graph.Dig
 		func() { buf.Reset() })
 	if err != nil {
 		return nil, err
+	}
+	if got := graph.FromBytes(buf.Bytes()); got != d {
+		return nil, fmt.Errorf("%s: %w: blob %s: got %s (%d bytes)", subject, ErrDigestMismatch, d, got, buf.Len())
 	}
 	return buf.Bytes(), nil
 }
