@@ -71,6 +71,16 @@ say "building the packages again (warm: cache lookups)"
 start=$(now); pkgbuild; pkg_warm=$(ms "$start")
 
 cp examples/redis-os.yml "$work/redis-os.yml"
+# The spec names each package by its content tag; when a package changed
+# since, build with the current tag (and say so).
+while IFS= read -r ref; do
+	name=${ref%%:*} tag=${ref#*:}
+	old=$(grep -oE "127\.0\.0\.1:5000/$name:[0-9a-f]+" "$work/redis-os.yml" | head -n1 | sed 's/.*://') || true
+	if [ -n "$old" ] && [ "$old" != "$tag" ]; then
+		echo "demo: note: examples/redis-os.yml names $name:$old, the package is now $name:$tag (refresh: go test ./testing/e2e-boot -run TestExampleTags -update)"
+		sed -i "s#127\.0\.0\.1:5000/$name:$old#127.0.0.1:5000/$name:$tag#" "$work/redis-os.yml"
+	fi
+done < <(grep -oE '^kit/[a-z0-9._-]+:[0-9a-f]+' "$work/pkg-build.log")
 rm -f "$work/redis-os.lock"
 sysbuild() {
 	KIT_CACHE=$syscache "$kit" build --mirror "127.0.0.1:5000=http://127.0.0.1:$port" \

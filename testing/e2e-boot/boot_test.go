@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -80,14 +81,27 @@ poweroff
 
 // testSpec returns examples/redis-os.yml with what the test needs added: a
 // second onboot container after dhcpcd, a read-only service, an onshutdown
-// container, all from the getty image (busybox), and the debug hook. It
-// also returns the capabilities the spec gives redis.
-func testSpec(t *testing.T) ([]byte, []string) {
+// container, all from the getty image (busybox), and the debug hook. The
+// packages are named by the tags of this build (built: the output of
+// `kit pkg build`), so a stale tag in the example fails TestExampleTags
+// only. It also returns the capabilities the spec gives redis.
+func testSpec(t *testing.T, built string) ([]byte, []string) {
 	t.Helper()
 	data, err := os.ReadFile("../../examples/redis-os.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
+	tags := map[string]string{}
+	for _, m := range builtRef.FindAllStringSubmatch(built, -1) {
+		tags[m[1]] = m[2]
+	}
+	data = localRef.ReplaceAllFunc(data, func(ref []byte) []byte {
+		m := localRef.FindSubmatch(ref)
+		if tag, ok := tags[string(m[1])]; ok {
+			return []byte("127.0.0.1:5000/kit/" + string(m[1]) + ":" + tag)
+		}
+		return ref
+	})
 	var s map[string]any
 	if err := yaml.Unmarshal(data, &s); err != nil {
 		t.Fatalf("examples/redis-os.yml: %v", err)
@@ -128,6 +142,9 @@ func testSpec(t *testing.T) ([]byte, []string) {
 	}
 	return out, caps
 }
+
+// builtRef matches a line of `kit pkg build`: kit/NAME:TAG, a tab, ....
+var builtRef = regexp.MustCompile(`(?m)^kit/([a-z0-9][a-z0-9._-]*):([0-9a-f]+)\t`)
 
 func asList(v any) []any {
 	l, _ := v.([]any)
@@ -187,11 +204,12 @@ func TestRedisOSBoots(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), pkgBuildTimeout)
 	defer cancel()
 	args := append([]string{"pkg", "build", "--locked", "--arch", "amd64", "--progress", "plain", "--registry", reg.Host()}, pkgs...)
-	if out, err := kitCmd(ctx, t, kit, cacheDir, args...); err != nil {
-		t.Fatalf("kit pkg build: %v\n%s", err, out)
+	built, err := kitCmd(ctx, t, kit, cacheDir, args...)
+	if err != nil {
+		t.Fatalf("kit pkg build: %v\n%s", err, built)
 	}
 
-	spec, caps := testSpec(t)
+	spec, caps := testSpec(t, built)
 	wantCaps, err := capMask(caps)
 	if err != nil {
 		t.Fatal(err)
