@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"reflect"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -90,8 +91,11 @@ func (s *Store) Images() ([]Image, error) {
 	return out, nil
 }
 
+// errUnchanged tells updateIndex that fn left the index as it was.
+var errUnchanged = errors.New("index unchanged")
+
 // updateIndex applies fn to index.json under the index lock and writes it
-// back atomically.
+// back atomically, unless fn returns errUnchanged.
 func (s *Store) updateIndex(ctx context.Context, fn func(*v1.IndexManifest) error) error {
 	s.indexMu.Lock()
 	defer s.indexMu.Unlock()
@@ -104,7 +108,9 @@ func (s *Store) updateIndex(ctx context.Context, fn func(*v1.IndexManifest) erro
 	if err != nil {
 		return err
 	}
-	if err := fn(im); err != nil {
+	if err := fn(im); errors.Is(err, errUnchanged) {
+		return nil
+	} else if err != nil {
 		return err
 	}
 	if im.Manifests == nil {
@@ -144,16 +150,26 @@ func (s *Store) AddImage(ref string, manifestDigest graph.Digest, mediaType stri
 		mediaType = m.MediaType
 	}
 	img := Image{Ref: ref, Digest: manifestDigest, MediaType: mediaType, Size: size}
+	desc := img.descriptor()
 	return s.updateIndex(context.Background(), func(im *v1.IndexManifest) error {
 		kept := im.Manifests[:0]
+		same := 0 // entries replaced that are desc already
 		for _, d := range im.Manifests {
 			old, err := imageOf(d)
 			if err == nil && old.Ref == ref && (ref != "" || old.Digest == manifestDigest) {
+				if reflect.DeepEqual(d, desc) {
+					same++
+				}
 				continue
 			}
 			kept = append(kept, d)
 		}
-		im.Manifests = append(kept, img.descriptor())
+		if same == 1 && len(kept) == len(im.Manifests)-1 {
+			// Recorded as it is (every build of a spec records its
+			// images): leave index.json, and its position, alone.
+			return errUnchanged
+		}
+		im.Manifests = append(kept, desc)
 		return nil
 	})
 }
