@@ -1,0 +1,215 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/kitbuild/kit/core/steps/fetch"
+)
+
+// The benchmarks build each system of systems through the kit binary
+// (built once, or $KIT_BENCH_KIT) as a child process, so that its time,
+// CPU and peak RSS are its own; images are generated and pushed once per
+// process to an in-process registry. After the run TestMain prints the
+// table and, with $KIT_BENCH_RESULTS, writes it there with the raw runs.
+
+// TestMain owns the scratch directory and the registry, and prints the
+// table of results after benchmarks ran.
+func TestMain(m *testing.M) {
+	if os.Getenv(wrapEnv) != "" {
+		os.Exit(wrapMain())
+	}
+	dir, err := os.MkdirTemp("", "kit-bench-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	shared.dir = dir
+	code := m.Run()
+	if shared.reg != nil {
+		shared.reg.Close()
+	}
+	os.RemoveAll(dir)
+	if err := report(os.Stdout, os.Getenv("KIT_BENCH_RESULTS")); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// coldBuild builds the system with a fresh cache and lock under dir, records
+// the run, and keeps the first initrd (for the proxy) and the first cache
+// (for warm builds).
+func (s *state) coldBuild(tb testing.TB, dir string) measure {
+	tb.Helper()
+	bin, err := shared.kitBinary()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.Remove(fetch.LockPath(s.spec)); err != nil && !os.IsNotExist(err) {
+		tb.Fatal(err)
+	}
+	cache, out := filepath.Join(dir, "cache"), filepath.Join(dir, "out")
+	m, err := s.build(context.Background(), bin, cache, out)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	results.add(s, func(r *row) { r.Cold = append(r.Cold, m) })
+	keep := filepath.Dir(s.spec)
+	if s.initrd == "" {
+		s.initrd = filepath.Join(keep, "initrd.img")
+		if err := os.Rename(s.initrdPath(out), s.initrd); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if s.warmCache == "" {
+		s.warmCache = filepath.Join(keep, "warm-cache")
+		if err := os.Rename(cache, s.warmCache); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		tb.Fatal(err)
+	}
+	return m
+}
+
+// ensureProxy measures the proxy once (after a cold build, for the
+// initrd).
+func (s *state) ensureProxy(tb testing.TB) proxyResult {
+	tb.Helper()
+	if s.initrd == "" {
+		s.coldBuild(tb, filepath.Join(shared.dir, s.sys.name, "proxy-build"))
+	}
+	s.proxyOnce.Do(func() {
+		var blobs [][]byte
+		var payload []byte
+		if blobs, s.proxyErr = s.layerBlobs(context.Background()); s.proxyErr != nil {
+			return
+		}
+		if payload, s.proxyErr = initrdPayload(s.initrd); s.proxyErr != nil {
+			return
+		}
+		s.proxy, s.proxyErr = measureProxy(blobs, payload)
+		results.add(s, func(r *row) { r.Proxy = append(r.Proxy, s.proxy) })
+	})
+	if s.proxyErr != nil {
+		tb.Fatal(s.proxyErr)
+	}
+	return s.proxy
+}
+
+// BenchmarkBuildCold builds each system with an empty cache (and no lock
+// file) through the kit binary.
+func BenchmarkBuildCold(b *testing.B) {
+	for _, sys := range systems {
+		b.Run(sys.name, func(b *testing.B) {
+			s := shared.system(b, sys.name)
+			var wall, cpu time.Duration
+			var rss int64
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				m := s.coldBuild(b, filepath.Join(shared.dir, sys.name, fmt.Sprintf("cold-%d", i)))
+				wall += m.Wall
+				cpu += m.CPU()
+				rss = max(rss, m.MaxRSS)
+			}
+			b.StopTimer()
+			p := s.ensureProxy(b)
+			n := float64(b.N)
+			b.ReportMetric(s.layersMB*n/wall.Seconds(), "MB/s")
+			b.ReportMetric(wall.Seconds()/n/p.Total().Seconds(), "x-proxy")
+			b.ReportMetric(cpu.Seconds()/wall.Seconds(), "cpu/wall")
+			b.ReportMetric(float64(rss)/1e6, "peakRSS-MB")
+		})
+	}
+}
+
+// BenchmarkBuildWarm rebuilds each unchanged system from a cache a cold
+// build filled; it fails if the build fetches a blob.
+func BenchmarkBuildWarm(b *testing.B) {
+	for _, sys := range systems {
+		b.Run(sys.name, func(b *testing.B) {
+			s := shared.system(b, sys.name)
+			var cold measure
+			if s.warmCache == "" {
+				cold = s.coldBuild(b, filepath.Join(shared.dir, sys.name, "warm-setup"))
+			} else if c := results.get(sys.name).Cold; len(c) > 0 {
+				cold = best(c)
+			}
+			bin, err := shared.kitBinary()
+			if err != nil {
+				b.Fatal(err)
+			}
+			reg, _ := shared.registry()
+			var wall, cpu time.Duration
+			var rss int64
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				out := filepath.Join(shared.dir, sys.name, "warm-out")
+				reg.Reset()
+				b.StartTimer()
+				m, err := s.build(context.Background(), bin, s.warmCache, out)
+				b.StopTimer()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n := reg.Count("GET", "/blobs/"); n > 0 {
+					b.Fatalf("warm build of %s fetched %d blobs", sys.name, n)
+				}
+				results.add(s, func(r *row) { r.Warm = append(r.Warm, m) })
+				wall += m.Wall
+				cpu += m.CPU()
+				rss = max(rss, m.MaxRSS)
+				os.RemoveAll(out)
+			}
+			n := float64(b.N)
+			if cold.Wall > 0 {
+				b.ReportMetric(wall.Seconds()/n/cold.Wall.Seconds(), "x-cold")
+			}
+			b.ReportMetric(cpu.Seconds()/wall.Seconds(), "cpu/wall")
+			b.ReportMetric(float64(rss)/1e6, "peakRSS-MB")
+		})
+	}
+}
+
+// BenchmarkProxy measures the physical-limit proxy of each system: every
+// layer blob decompressed once, then the initrd's cpio compressed once with
+// a parallel gzip.
+func BenchmarkProxy(b *testing.B) {
+	for _, sys := range systems {
+		b.Run(sys.name, func(b *testing.B) {
+			s := shared.system(b, sys.name)
+			s.ensureProxy(b)
+			blobs, err := s.layerBlobs(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			payload, err := initrdPayload(s.initrd)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var dec, comp time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				p, err := measureProxy(blobs, payload)
+				if err != nil {
+					b.Fatal(err)
+				}
+				results.add(s, func(r *row) { r.Proxy = append(r.Proxy, p) })
+				dec += p.Decompress
+				comp += p.Compress
+			}
+			b.StopTimer()
+			n := float64(b.N)
+			b.ReportMetric(s.layersMB*n/(dec+comp).Seconds(), "MB/s")
+			b.ReportMetric(dec.Seconds()/n, "decompress-s")
+			b.ReportMetric(comp.Seconds()/n, "compress-s")
+		})
+	}
+}
