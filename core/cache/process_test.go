@@ -80,6 +80,11 @@ func runHelper(mode, dir, arg string) error {
 		if _, err := w.Write(content[:len(content)/2]); err != nil {
 			return err
 		}
+		// Large blobs are written behind the producer: wait until the
+		// bytes are in the temp file, so the parent sees a definite size.
+		if err := waitTempSize(s, int64(len(content)/2)); err != nil {
+			return err
+		}
 		fmt.Println("ready")
 		time.Sleep(time.Minute)
 		return errors.New("not killed")
@@ -395,4 +400,19 @@ func TestPruneWaitsForBuilds(t *testing.T) {
 	if _, err := s.Prune(ctx2, 0); err != nil {
 		t.Fatalf("Prune after the build ended: %v", err)
 	}
+}
+
+// waitTempSize waits until the store's only temp file holds size bytes.
+func waitTempSize(s *cache.Store, size int64) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		entries, _ := os.ReadDir(filepath.Join(s.Dir(), "tmp"))
+		for _, e := range entries {
+			if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && fi.Size() == size {
+				return nil
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return fmt.Errorf("temp file did not reach %d bytes", size)
 }
