@@ -148,6 +148,19 @@ func (s *state) ensureProxy(tb testing.TB) proxyResult {
 		}
 		s.proxy, s.proxyErr = measureProxy(blobs, payload)
 		results.add(s, func(r *row) { r.Proxy = append(r.Proxy, s.proxy) })
+		if s.proxyErr != nil {
+			return
+		}
+		// How long the disk takes to hold what a cold build writes.
+		if c := results.get(s.sys.name).Cold; len(c) > 0 {
+			settle()
+			d, err := measureDisk(shared.dir, best(c).Written)
+			if err != nil {
+				s.proxyErr = err
+				return
+			}
+			results.add(s, func(r *row) { r.Disk = d })
+		}
 	})
 	if s.proxyErr != nil {
 		tb.Fatal(s.proxyErr)

@@ -29,6 +29,8 @@ type row struct {
 	Cold     []measure     `json:"cold,omitempty"`
 	Warm     []measure     `json:"warm,omitempty"`
 	Proxy    []proxyResult `json:"proxy,omitempty"`
+	// Disk is the time to write and sync what the best cold build wrote.
+	Disk time.Duration `json:"disk,omitempty"`
 }
 
 type table struct {
@@ -113,7 +115,7 @@ func report(w io.Writer, dir string) error {
 
 func writeTable(w io.Writer, rows []row) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "system\timages MB\truns\tcold s\twarm s\tproxy s\t(dec+gz)\tcold/proxy\twarm/cold\tcpu/wall\tpeak RSS MB\twarm RSS MB\twritten MB\t")
+	fmt.Fprintln(tw, "system\timages MB\truns\tcold s\twarm s\tproxy s\t(dec+gz)\tcold/proxy\twarm/cold\tcpu/wall\tpeak RSS MB\twarm RSS MB\twritten MB\tdisk s\t")
 	dash := "-"
 	for _, r := range rows {
 		cold, warm, proxy, dec, ratio, wc, cw, rss, wrss, written := dash, dash, dash, dash, dash, dash, dash, dash, dash, dash
@@ -139,7 +141,11 @@ func writeTable(w io.Writer, rows []row) {
 			wc = fmt.Sprintf("%.3f", wm.Wall.Seconds()/c.Wall.Seconds())
 		}
 		runs := fmt.Sprintf("%d/%d/%d", len(r.Cold), len(r.Warm), len(r.Proxy))
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.System, r.ImagesMB, runs, cold, warm, proxy, dec, ratio, wc, cw, rss, wrss, written)
+		disk := dash
+		if r.Disk > 0 {
+			disk = secs(r.Disk)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.System, r.ImagesMB, runs, cold, warm, proxy, dec, ratio, wc, cw, rss, wrss, written, disk)
 	}
 	tw.Flush()
 	writeTargets(w, rows)
