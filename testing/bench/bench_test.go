@@ -151,15 +151,15 @@ func (s *state) ensureProxy(tb testing.TB) proxyResult {
 		if s.proxyErr != nil {
 			return
 		}
-		// How long the disk takes to hold what a cold build writes.
+		// How long writing what a cold build wrote takes by itself.
 		if c := results.get(s.sys.name).Cold; len(c) > 0 {
 			settle()
-			d, err := measureDisk(shared.dir, best(c).Written)
+			d, err := measureWrite(shared.dir, best(c).Written)
 			if err != nil {
 				s.proxyErr = err
 				return
 			}
-			results.add(s, func(r *row) { r.Disk = d })
+			results.add(s, func(r *row) { r.Write = d })
 		}
 	})
 	if s.proxyErr != nil {

@@ -88,8 +88,8 @@ func TestHarness(t *testing.T) {
 	if len(blobs) != s.layers || p.Decompress <= 0 || p.Compress <= 0 || p.LayersMB < 1 {
 		t.Errorf("proxy of %d blobs: %+v", len(blobs), p)
 	}
-	if d, err := measureDisk(t.TempDir(), 3<<20+5); err != nil || d <= 0 {
-		t.Errorf("measureDisk = %v, %v", d, err)
+	if d, err := measureWrite(t.TempDir(), 3<<20+5); err != nil || d <= 0 {
+		t.Errorf("measureWrite = %v, %v", d, err)
 	}
 
 	reg.Reset()
