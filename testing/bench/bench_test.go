@@ -148,19 +148,6 @@ func (s *state) ensureProxy(tb testing.TB) proxyResult {
 		}
 		s.proxy, s.proxyErr = measureProxy(blobs, payload)
 		results.add(s, func(r *row) { r.Proxy = append(r.Proxy, s.proxy) })
-		if s.proxyErr != nil {
-			return
-		}
-		// How long writing what a cold build wrote takes by itself.
-		if c := results.get(s.sys.name).Cold; len(c) > 0 {
-			settle()
-			d, err := measureWrite(shared.dir, best(c).Written)
-			if err != nil {
-				s.proxyErr = err
-				return
-			}
-			results.add(s, func(r *row) { r.Write = d })
-		}
 	})
 	if s.proxyErr != nil {
 		tb.Fatal(s.proxyErr)

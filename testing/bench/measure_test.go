@@ -189,24 +189,3 @@ func initrdPayload(path string) ([]byte, error) {
 	}
 	return b, nil
 }
-
-// measureWrite times writing n bytes to a new file in dir, without
-// syncing: what putting a cold build's output into the page cache costs
-// by itself (kit starts writeback early and overlaps it with its work).
-func measureWrite(dir string, n int64) (time.Duration, error) {
-	f, err := os.CreateTemp(dir, "write-*")
-	if err != nil {
-		return 0, err
-	}
-	defer settle()
-	defer os.Remove(f.Name())
-	defer f.Close()
-	buf := make([]byte, 1<<20)
-	start := time.Now()
-	for left := n; left > 0; left -= int64(len(buf)) {
-		if _, err := f.Write(buf[:min(int64(len(buf)), left)]); err != nil {
-			return 0, err
-		}
-	}
-	return time.Since(start), nil
-}

@@ -29,9 +29,6 @@ type row struct {
 	Cold     []measure     `json:"cold,omitempty"`
 	Warm     []measure     `json:"warm,omitempty"`
 	Proxy    []proxyResult `json:"proxy,omitempty"`
-	// Write is the time to write (not sync) as many bytes as the best
-	// cold build wrote.
-	Write time.Duration `json:"write,omitempty"`
 }
 
 type table struct {
@@ -116,7 +113,7 @@ func report(w io.Writer, dir string) error {
 
 func writeTable(w io.Writer, rows []row) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "system\timages MB\truns\tcold s\twarm s\tproxy s\t(dec+gz)\tcold/proxy\twarm/cold\tcpu/wall\tpeak RSS MB\twarm RSS MB\twritten MB\twrite s\t")
+	fmt.Fprintln(tw, "system\timages MB\truns\tcold s\twarm s\tproxy s\t(dec+gz)\tcold/proxy\twarm/cold\tcpu/wall\tpeak RSS MB\twarm RSS MB\twritten MB\t")
 	dash := "-"
 	for _, r := range rows {
 		cold, warm, proxy, dec, ratio, wc, cw, rss, wrss, written := dash, dash, dash, dash, dash, dash, dash, dash, dash, dash
@@ -142,11 +139,7 @@ func writeTable(w io.Writer, rows []row) {
 			wc = fmt.Sprintf("%.3f", wm.Wall.Seconds()/c.Wall.Seconds())
 		}
 		runs := fmt.Sprintf("%d/%d/%d", len(r.Cold), len(r.Warm), len(r.Proxy))
-		write := dash
-		if r.Write > 0 {
-			write = secs(r.Write)
-		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.System, r.ImagesMB, runs, cold, warm, proxy, dec, ratio, wc, cw, rss, wrss, written, write)
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.System, r.ImagesMB, runs, cold, warm, proxy, dec, ratio, wc, cw, rss, wrss, written)
 	}
 	tw.Flush()
 	writeTargets(w, rows)
@@ -180,11 +173,6 @@ func writeTargets(w io.Writer, rows []row) {
 			check(x <= targetWarmPerCold, "%s: warm/cold %.3f ≤ %.2f", r.System, x, targetWarmPerCold)
 		}
 		check(c.CPUPerWall() >= targetCPUPerWall, "%s: cold cpu/wall %.2f ≥ %.1f", r.System, c.CPUPerWall(), targetCPUPerWall)
-		if len(r.Proxy) > 0 && r.Write > 0 {
-			p := bestProxy(r.Proxy).Total()
-			fmt.Fprintf(w, "note %s: cold %.2f s against proxy %.2f s + writing its %.0f MB %.2f s = %.2f s\n",
-				r.System, c.Wall.Seconds(), p.Seconds(), float64(c.Written)/1e6, r.Write.Seconds(), (p + r.Write).Seconds())
-		}
 	}
 	if l, ok := by["large"]; ok && len(l.Cold) > 0 {
 		mb := float64(peakRSS(l.Cold)) / 1e6
