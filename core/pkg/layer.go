@@ -2,9 +2,7 @@ package pkg
 
 import (
 	"archive/tar"
-	"bufio"
 	"context"
-	"fmt"
 
 	"github.com/kitbuild/kit/core/graph"
 	"github.com/kitbuild/kit/core/steps/tarutil"
@@ -16,27 +14,7 @@ const LayerName = "layer.tar"
 // writeTar streams the normalized tar written by fill into a new blob named
 // name.
 func writeTar(ctx context.Context, x graph.Exec, name string, epoch int64, fill func(*tarutil.Writer) error) (graph.Output, error) {
-	bw, err := x.Create(ctx)
-	if err != nil {
-		return graph.Output{}, fmt.Errorf("creating %s: %w", name, err)
-	}
-	defer bw.Close()
-	buf := bufio.NewWriterSize(bw, 1<<16)
-	tw := tarutil.NewWriter(buf, epoch)
-	if err := fill(tw); err != nil {
-		return graph.Output{}, err
-	}
-	if err := tw.Close(); err != nil {
-		return graph.Output{}, fmt.Errorf("writing %s: %w", name, err)
-	}
-	if err := buf.Flush(); err != nil {
-		return graph.Output{}, fmt.Errorf("writing %s: %w", name, err)
-	}
-	out, err := bw.Commit(name, tarutil.MediaType, "")
-	if err != nil {
-		return graph.Output{}, fmt.Errorf("committing %s: %w", name, err)
-	}
-	return out, nil
+	return tarutil.WriteBlob(ctx, x, name, epoch, fill)
 }
 
 // parentDirs returns the missing parent directories of the clean names in

@@ -2,7 +2,6 @@ package files
 
 import (
 	"archive/tar"
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -110,29 +109,10 @@ func (o Op) Exec(ctx context.Context, x graph.Exec, _ []graph.Result) ([]graph.O
 	return []graph.Output{files, parents}, nil
 }
 
-// writeTar streams a tar written by fill into a new blob named name.
+// writeTar streams the normalized tar written by fill into a new blob named
+// name.
 func writeTar(ctx context.Context, x graph.Exec, name string, epoch int64, fill func(*tarutil.Writer) error) (graph.Output, error) {
-	bw, err := x.Create(ctx)
-	if err != nil {
-		return graph.Output{}, fmt.Errorf("files: creating %s: %w", name, err)
-	}
-	defer bw.Close()
-	buf := bufio.NewWriterSize(bw, 1<<16)
-	tw := tarutil.NewWriter(buf, epoch)
-	if err := fill(tw); err != nil {
-		return graph.Output{}, err
-	}
-	if err := tw.Close(); err != nil {
-		return graph.Output{}, fmt.Errorf("files: writing %s: %w", name, err)
-	}
-	if err := buf.Flush(); err != nil {
-		return graph.Output{}, fmt.Errorf("files: writing %s: %w", name, err)
-	}
-	out, err := bw.Commit(name, MediaType, "")
-	if err != nil {
-		return graph.Output{}, fmt.Errorf("files: committing %s: %w", name, err)
-	}
-	return out, nil
+	return tarutil.WriteBlob(ctx, x, name, epoch, fill)
 }
 
 // writeEntry writes one entry's header and contents.
