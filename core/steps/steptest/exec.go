@@ -1,6 +1,7 @@
 package steptest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ type Exec struct {
 	tb          testing.TB
 	mu          sync.Mutex
 	done, total int64
+	logs        []string
 }
 
 var _ graph.Exec = (*Exec)(nil)
@@ -38,8 +40,8 @@ func NewExec(tb testing.TB) *Exec {
 	return x
 }
 
-// NewExecDir returns an Exec on dir (created if needed). Its Logf discards
-// lines.
+// NewExecDir returns an Exec on dir (created if needed). Its Logf only
+// records lines (see Logs).
 func NewExecDir(dir string) (*Exec, error) {
 	for _, d := range []string{"blobs/sha256", "tmp", "scratch"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
@@ -99,11 +101,21 @@ func (x *Exec) LastProgress() (done, total int64) {
 	return x.done, x.total
 }
 
-// Logf logs through the test, if any.
+// Logf records a line for Logs and logs it through the test, if any.
 func (x *Exec) Logf(format string, args ...any) {
+	x.mu.Lock()
+	x.logs = append(x.logs, fmt.Sprintf(format, args...))
+	x.mu.Unlock()
 	if x.tb != nil {
 		x.tb.Logf(format, args...)
 	}
+}
+
+// Logs returns the lines logged so far through Logf.
+func (x *Exec) Logs() []string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return append([]string(nil), x.logs...)
 }
 
 type blobWriter struct {
@@ -155,31 +167,45 @@ func (w *blobWriter) Close() error {
 // and Read fail the test on error; they need an Exec made by NewExec.
 func (x *Exec) Put(name, mediaType string, data []byte) graph.Output {
 	x.tb.Helper()
-	w, err := x.Create(context.Background())
-	if err != nil {
-		x.tb.Fatal(err)
-	}
-	defer w.Close()
-	if _, err := w.Write(data); err != nil {
-		x.tb.Fatal(err)
-	}
-	o, err := w.Commit(name, mediaType, "")
-	if err != nil {
-		x.tb.Fatal(err)
-	}
-	return o
+	return x.PutReader(x.tb, name, mediaType, bytes.NewReader(data))
 }
 
 // Read returns the content of an output's blob.
 func (x *Exec) Read(o graph.Output) []byte {
 	x.tb.Helper()
+	return x.ReadBlob(x.tb, o)
+}
+
+// PutReader streams r into a blob and returns it as an output called name,
+// failing tb on error. It works on any Exec, and takes tb so that a
+// subtest or fuzz function can use an Exec made for its parent.
+func (x *Exec) PutReader(tb testing.TB, name, mediaType string, r io.Reader) graph.Output {
+	tb.Helper()
+	w, err := x.Create(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := io.Copy(w, r); err != nil {
+		tb.Fatalf("blob %s: %v", name, err)
+	}
+	o, err := w.Commit(name, mediaType, "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return o
+}
+
+// ReadBlob returns the content of an output's blob, failing tb on error.
+func (x *Exec) ReadBlob(tb testing.TB, o graph.Output) []byte {
+	tb.Helper()
 	p, err := x.Path(o.Digest)
 	if err != nil {
-		x.tb.Fatal(err)
+		tb.Fatalf("output %s: %v", o.Name, err)
 	}
 	b, err := os.ReadFile(p)
 	if err != nil {
-		x.tb.Fatal(err)
+		tb.Fatal(err)
 	}
 	return b
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/kitbuild/kit/core/graph"
@@ -72,4 +73,19 @@ func TestEntries(t *testing.T) {
 	if len(es) != 2 || string(es[0].Data) != "hello" || es[1].Header.Typeflag != tar.TypeLink {
 		t.Fatalf("entries %+v", es)
 	}
+}
+
+func TestLogsAndPutReader(t *testing.T) {
+	x := NewExec(t)
+	x.Logf("a %d", 1)
+	x.Logf("b")
+	if got := x.Logs(); len(got) != 2 || got[0] != "a 1" || got[1] != "b" {
+		t.Fatalf("logs %q", got)
+	}
+	t.Run("sub", func(t *testing.T) {
+		o := x.PutReader(t, "r", "text/plain", strings.NewReader("xyz"))
+		if o.Name != "r" || o.MediaType != "text/plain" || o.Size != 3 || string(x.ReadBlob(t, o)) != "xyz" {
+			t.Fatalf("PutReader/ReadBlob round trip: %+v", o)
+		}
+	})
 }
