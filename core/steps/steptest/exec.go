@@ -51,6 +51,12 @@ func NewExecDir(dir string) (*Exec, error) {
 	return &Exec{Dir: dir}, nil
 }
 
+// Has reports whether a blob is present.
+func (x *Exec) Has(d graph.Digest) bool {
+	_, err := x.Path(d)
+	return err == nil
+}
+
 // Path returns the path of a blob; the error wraps fs.ErrNotExist when the
 // blob is missing.
 func (x *Exec) Path(d graph.Digest) (string, error) {
