@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kitbuild/kit/testing/runctest"
 )
 
 // ociConfig is a small OCI runtime config running args.
@@ -47,27 +49,10 @@ func ociConfig(t *testing.T, args []string, readonly, netns bool) []byte {
 // in a temporary root (not as PID 1, no root switch): onboot in order with
 // a failure, a writable and a read-only service, bindNS, stop, onshutdown.
 func TestRunc(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short")
-	}
-	runc, err := exec.LookPath("runc")
-	if err != nil {
-		t.Skip("runc is not installed")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("running containers needs root")
-	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("the go tool is not installed")
-	}
+	runc := runctest.Need(t)
 	dir := t.TempDir()
 	probe := filepath.Join(dir, "probe")
-	build := exec.Command(goTool, "build", "-o", probe, "./testdata/probe")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the probe: %v\n%s", err, out)
-	}
+	runctest.BuildStatic(t, "./testdata/probe", probe)
 	probeBin, err := os.ReadFile(probe)
 	if err != nil {
 		t.Fatal(err)

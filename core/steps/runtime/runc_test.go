@@ -16,6 +16,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/kitbuild/kit/core/spec"
+	"github.com/kitbuild/kit/testing/runctest"
 )
 
 type probe struct {
@@ -39,20 +40,7 @@ type probe struct {
 // that runs a config there with runc and decodes what the probe saw. It
 // skips the test where runc, root or the go tool is missing.
 func runcBundle(t *testing.T) (run func(oci *specs.Spec) probe, hostDir string) {
-	if testing.Short() {
-		t.Skip("-short")
-	}
-	runc, err := exec.LookPath("runc")
-	if err != nil {
-		t.Skip("runc is not installed")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("running a container needs root")
-	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("the go tool is not installed")
-	}
+	runc := runctest.Need(t)
 
 	dir := t.TempDir()
 	bundle := filepath.Join(dir, "bundle")
@@ -66,11 +54,7 @@ func runcBundle(t *testing.T) (run func(oci *specs.Spec) probe, hostDir string) 
 	if err := os.WriteFile(filepath.Join(host, "file"), []byte("from the host"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	build := exec.Command(goTool, "build", "-o", filepath.Join(rootfs, "probe"), "./testdata/probe")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the probe: %v\n%s", err, out)
-	}
+	runctest.BuildStatic(t, "./testdata/probe", filepath.Join(rootfs, "probe"))
 
 	n := 0
 	run = func(oci *specs.Spec) probe {
