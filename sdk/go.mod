@@ -1,0 +1,3 @@
+module github.com/kitbuild/kit/sdk
+
+go 1.26.8
