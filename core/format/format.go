@@ -23,11 +23,16 @@ const (
 // boot/kernel, boot/cmdline and, when the kernel has microcode,
 // boot/ucode.cpio; Kernel, Cmdline and UCode are the same files as separate
 // blobs. An output that is absent has a zero value (empty Digest).
+//
+// Needs holds the results of the other nodes a format works from besides
+// the assemble step (the planner wires them, see Op.Needs), by the name the
+// format needs each one by; it is nil for formats that need nothing else.
 type Input struct {
 	Rootfs  graph.Output
 	Kernel  graph.Output
 	Cmdline graph.Output
 	UCode   graph.Output
+	Needs   map[string]graph.Result
 }
 
 // Has reports whether o is present (has a digest).

@@ -17,11 +17,17 @@ const Kind = "format"
 const opVersion = "1"
 
 // Op is the "format" build step: it runs the format named Format on the
-// result of its single input, an assemble step. Build it with NewOp so that
-// plugin formats get their plugin identity into the cache key.
+// result of its first input, an assemble step. Build it with NewOp (a
+// registered format) or NewOpOf (any format, e.g. one a plugin serves) so
+// that plugin formats get their plugin identity into the cache key.
 type Op struct {
 	Format  string
 	Options Options
+	// Needs names the inputs after the first, in order: the format gets
+	// their results in Input.Needs under these names.
+	Needs []string
+
+	impl Format // nil: the registered format named Format
 }
 
 var _ graph.Op = Op{}
@@ -43,6 +49,36 @@ func NewOp(name string, opts Options) (graph.Op, error) {
 	return op, nil
 }
 
+// NewOpOf returns the op that runs f, which need not be registered (a
+// format a plugin serves is looked up per build). needs names the inputs
+// the op takes after the assemble step, in order (see Op.Needs). It fails
+// for a configuration f rejects or a need named twice.
+func NewOpOf(f Format, opts Options, needs ...string) (graph.Op, error) {
+	if err := validateConfig(f, opts.Config); err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, n := range needs {
+		if n == "" || seen[n] {
+			return nil, fmt.Errorf("format %s: empty or duplicate need %q", f.Name(), n)
+		}
+		seen[n] = true
+	}
+	op := Op{Format: f.Name(), Options: opts, Needs: append([]string(nil), needs...), impl: f}
+	if pf, ok := f.(PluginFormat); ok {
+		return pluginOp{Op: op, f: pf}, nil
+	}
+	return op, nil
+}
+
+// format returns the format the op runs.
+func (o Op) format() (Format, error) {
+	if o.impl != nil {
+		return o.impl, nil
+	}
+	return Get(o.Format)
+}
+
 // Kind implements graph.Op.
 func (o Op) Kind() string { return Kind }
 
@@ -50,9 +86,10 @@ func (o Op) Kind() string { return Kind }
 func (o Op) Version() string { return opVersion }
 
 // Params implements graph.Op: {"format", "version" (of the format),
-// "options"} with the configuration in canonical JSON.
+// "options", "needs" (when there are any)} with the configuration in
+// canonical JSON.
 func (o Op) Params() ([]byte, error) {
-	f, err := Get(o.Format)
+	f, err := o.format()
 	if err != nil {
 		return nil, err
 	}
@@ -68,25 +105,32 @@ func (o Op) Params() ([]byte, error) {
 		Config          json.RawMessage `json:"config"`
 	}
 	return json.Marshal(struct {
-		Format  string  `json:"format"`
-		Version string  `json:"version"`
-		Options options `json:"options"`
-	}{o.Format, f.Version(), options{o.Options.SourceDateEpoch, cfg}})
+		Format  string   `json:"format"`
+		Version string   `json:"version"`
+		Options options  `json:"options"`
+		Needs   []string `json:"needs,omitempty"`
+	}{o.Format, f.Version(), options{o.Options.SourceDateEpoch, cfg}, o.Needs})
 }
 
 // Exec implements graph.Op. It checks that the format returned exactly the
 // outputs it declares, in order.
 func (o Op) Exec(ctx context.Context, x graph.Exec, inputs []graph.Result) ([]graph.Output, error) {
-	f, err := Get(o.Format)
+	f, err := o.format()
 	if err != nil {
 		return nil, err
 	}
-	if len(inputs) != 1 {
-		return nil, fmt.Errorf("format %s: want 1 input (assemble), have %d", o.Format, len(inputs))
+	if len(inputs) != 1+len(o.Needs) {
+		return nil, fmt.Errorf("format %s: want %s (assemble%s), have %d", o.Format, plural(1+len(o.Needs), "input"), needList(o.Needs), len(inputs))
 	}
 	in, err := InputFrom(inputs[0])
 	if err != nil {
 		return nil, fmt.Errorf("format %s: %w", o.Format, err)
+	}
+	if len(o.Needs) > 0 {
+		in.Needs = make(map[string]graph.Result, len(o.Needs))
+		for i, n := range o.Needs {
+			in.Needs[n] = inputs[1+i]
+		}
 	}
 	outs, err := f.Write(ctx, x, in, o.Options)
 	if err != nil {
@@ -105,6 +149,22 @@ func (o Op) Exec(ctx context.Context, x graph.Exec, inputs []graph.Result) ([]gr
 		}
 	}
 	return outs, nil
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+func needList(needs []string) string {
+	var b bytes.Buffer
+	for _, n := range needs {
+		b.WriteString(", ")
+		b.WriteString(n)
+	}
+	return b.String()
 }
 
 // pluginOp is an Op whose format is served by a plugin.

@@ -50,20 +50,37 @@ func (e LockEntry) clone() LockEntry {
 	return e
 }
 
+// PluginPin pins one plugin binary: builds refuse to run a binary of that
+// plugin name whose checksum differs.
+type PluginPin struct {
+	// Name is the plugin's name (the NAME of its kit-plugin-NAME binary).
+	Name string `yaml:"name"`
+	// Digest is the sha256 of the binary.
+	Digest graph.Digest `yaml:"sha256"`
+	// Version and Protocol are what the plugin reported when it was pinned;
+	// they are for humans reading the file and are not checked.
+	Version  string `yaml:"version,omitempty"`
+	Protocol int    `yaml:"protocol,omitempty"`
+}
+
 type lockFile struct {
 	Version int         `yaml:"version"`
 	Images  []LockEntry `yaml:"images"`
+	Plugins []PluginPin `yaml:"plugins,omitempty"`
 }
 
-// Lock maps image references to the digests they resolved to. It is safe
-// for concurrent use.
+// Lock maps image references to the digests they resolved to, and plugin
+// names to the checksums of their binaries. It is safe for concurrent use.
 type Lock struct {
 	mu      sync.Mutex
 	entries map[string]LockEntry
+	plugins map[string]PluginPin
 }
 
 // NewLock returns an empty lock.
-func NewLock() *Lock { return &Lock{entries: map[string]LockEntry{}} }
+func NewLock() *Lock {
+	return &Lock{entries: map[string]LockEntry{}, plugins: map[string]PluginPin{}}
+}
 
 // LockPath returns the lock file path for a spec file: the spec's path with
 // its extension (.yml, .yaml, .hcl) replaced by ".lock".
@@ -136,7 +153,8 @@ func ParseLock(data []byte) (*Lock, error) {
 	// A second pass for the position of each entry.
 	var doc yaml.Node
 	_ = yaml.Unmarshal(data, &doc)
-	pos := entryPositions(&doc)
+	pos := entryPositions(&doc, "images")
+	ppos := entryPositions(&doc, "plugins")
 	fail := func(i int, format string, args ...any) error {
 		e := &LockError{Err: fmt.Errorf(format, args...)}
 		if i < len(pos) {
@@ -180,12 +198,48 @@ func ParseLock(data []byte) (*Lock, error) {
 		}
 		l.entries[e.Ref] = e
 	}
+	for i, p := range f.Plugins {
+		failp := func(format string, args ...any) error {
+			e := &LockError{Err: fmt.Errorf(format, args...)}
+			if i < len(ppos) {
+				e.Line, e.Col = ppos[i][0], ppos[i][1]
+			}
+			return e
+		}
+		if err := ValidPluginName(p.Name); err != nil {
+			return nil, failp("%w", err)
+		}
+		if _, dup := l.plugins[p.Name]; dup {
+			return nil, failp("plugin %s is locked twice", p.Name)
+		}
+		if err := p.Digest.Validate(); err != nil {
+			return nil, failp("plugin %s: %w", p.Name, err)
+		}
+		l.plugins[p.Name] = p
+	}
 	return l, nil
 }
 
-// entryPositions returns the line and column of each element of the images
-// list.
-func entryPositions(doc *yaml.Node) [][2]int {
+// ValidPluginName checks a plugin name: lower-case letters, digits, '-',
+// '_' and '.', starting with a letter or digit.
+func ValidPluginName(name string) error {
+	if name == "" {
+		return errors.New("empty plugin name")
+	}
+	for i, c := range name {
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case i > 0 && (c == '-' || c == '_' || c == '.'):
+		default:
+			return fmt.Errorf("plugin name %q: want lower-case letters, digits, '-', '_' or '.', starting with a letter or digit", name)
+		}
+	}
+	return nil
+}
+
+// entryPositions returns the line and column of each element of the list
+// under the top-level key.
+func entryPositions(doc *yaml.Node, key string) [][2]int {
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		return nil
 	}
@@ -194,7 +248,7 @@ func entryPositions(doc *yaml.Node) [][2]int {
 		return nil
 	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == "images" && m.Content[i+1].Kind == yaml.SequenceNode {
+		if m.Content[i].Value == key && m.Content[i+1].Kind == yaml.SequenceNode {
 			var out [][2]int
 			for _, n := range m.Content[i+1].Content {
 				out = append(out, [2]int{n.Line, n.Column})
@@ -213,8 +267,12 @@ func (l *Lock) Marshal() ([]byte, error) {
 	for _, e := range l.entries {
 		f.Images = append(f.Images, e.clone())
 	}
+	for _, p := range l.plugins {
+		f.Plugins = append(f.Plugins, p)
+	}
 	l.mu.Unlock()
 	sort.Slice(f.Images, func(i, j int) bool { return f.Images[i].Ref < f.Images[j].Ref })
+	sort.Slice(f.Plugins, func(i, j int) bool { return f.Plugins[i].Name < f.Plugins[j].Name })
 	var buf bytes.Buffer
 	buf.WriteString(lockHeader)
 	enc := yaml.NewEncoder(&buf)
@@ -337,8 +395,37 @@ func (l *Lock) Remove(ref string) {
 	delete(l.entries, k)
 }
 
-// Retain deletes every entry whose reference is not among refs (e.g. the
-// images a spec no longer uses).
+// Plugin returns the pin of the plugin called name.
+func (l *Lock) Plugin(name string) (PluginPin, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p, ok := l.plugins[name]
+	return p, ok
+}
+
+// SetPlugin replaces the pin of the plugin p.Name.
+func (l *Lock) SetPlugin(p PluginPin) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.plugins[p.Name] = p
+}
+
+// Plugins returns the pinned plugins, sorted by name.
+func (l *Lock) Plugins() []PluginPin {
+	l.mu.Lock()
+	out := make([]PluginPin, 0, len(l.plugins))
+	for _, p := range l.plugins {
+		out = append(out, p)
+	}
+	l.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Retain deletes every image entry whose reference is not among refs (e.g.
+// the images a spec no longer uses). Plugin pins are kept: a build selects
+// formats on the command line, so a plugin one build does not use is still
+// the spec's.
 func (l *Lock) Retain(refs ...string) {
 	keep := map[string]bool{}
 	for _, r := range refs {
