@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/hashicorp/go-hclog"
 	plugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
@@ -74,3 +75,12 @@ func VersionedPlugins(servers *Servers, versions ...int) map[int]plugin.PluginSe
 	}
 	return m
 }
+
+// EnvParentPID names the environment variable in which the host passes its
+// process ID; a plugin exits as soon as its parent is another process.
+const EnvParentPID = "KIT_PLUGIN_PARENT_PID"
+
+// NewServers builds the services for an sdk.Plugin (passed as p) logging to
+// log. Package sdk sets it at init, so the host's client can serve a plugin
+// in process without an import cycle.
+var NewServers func(p any, log hclog.Logger) (*Servers, error)
