@@ -142,6 +142,7 @@ type Client struct {
 	rpc      plugin.ClientProtocol
 	conn     *wire.Conn
 	protocol int
+	pid      int
 	stop     func() // in process: stop serving and wait
 
 	exitMu  sync.Mutex
@@ -258,22 +259,28 @@ func Start(ctx context.Context, binary string, opts ...Option) (*Client, error) 
 	}
 	if r.err != nil {
 		c.pc.Kill()
-		return fail(c.startError(r.err))
+		return fail(c.startError(r.err, abs, cfg.versions))
 	}
 	c.rpc = r.rpc
 	c.conn = r.raw.(*wire.Conn)
 	c.protocol = c.pc.NegotiatedVersion()
+	if rc := c.pc.ReattachConfig(); rc != nil {
+		c.pid = rc.Pid
+	}
 	return c, nil
 }
 
-func (c *Client) startError(err error) error {
+func (c *Client) startError(err error, binary string, versions []int) error {
 	switch {
 	case errors.Is(err, plugin.ErrChecksumsDoNotMatch):
 		return fmt.Errorf("%w: the binary changed right before exec; refusing to run it", ErrChecksumMismatch)
 	case strings.Contains(err.Error(), "incompatible API version"):
-		return fmt.Errorf("%w: %v (this kit speaks protocol %d)", ErrIncompatibleProtocol, err, wire.Protocol)
+		return fmt.Errorf("%w: %v (this host speaks %v)", ErrIncompatibleProtocol, err, versions)
 	case strings.Contains(err.Error(), "plugin exited before we could connect"):
 		return fmt.Errorf("%w before the handshake%s: %v", ErrPluginExited, c.exitDetail(), err)
+	case strings.Contains(err.Error(), "Unrecognized remote plugin message"):
+		return fmt.Errorf("%s did not answer the plugin handshake (is it a kit plugin built with the kit SDK?): %s",
+			binary, strings.Join(strings.Fields(err.Error()), " "))
 	}
 	return err
 }
@@ -516,12 +523,4 @@ func hexDigest(d string) (string, bool) {
 }
 
 // Pid returns the plugin process's ID, 0 for an in-process plugin.
-func (c *Client) Pid() int {
-	if c.stop != nil || c.pc == nil {
-		return 0
-	}
-	if rc := c.pc.ReattachConfig(); rc != nil {
-		return rc.Pid
-	}
-	return 0
-}
+func (c *Client) Pid() int { return c.pid }
