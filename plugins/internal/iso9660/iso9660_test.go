@@ -506,3 +506,25 @@ func BenchmarkWrite(b *testing.B) {
 		}
 	}
 }
+
+// zeros is an io.ReaderAt of zero bytes.
+type zeros struct{}
+
+func (zeros) ReadAt(p []byte, _ int64) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// An EFI image past 0xFFFF sectors of 512 bytes gets a sector count of 0
+// (the whole medium from its start, UEFI 2.11 13.3.2), not a truncated one.
+func TestElToritoLargeEFI(t *testing.T) {
+	const size = 40 << 20
+	img := build(t, []Entry{{Path: "efi.img", Type: TypeFile, Mode: 0o444, Data: ReaderAtSource(zeros{}, size)}}, WithEFIBoot("efi.img"))
+	cat := img[int(binary.LittleEndian.Uint32(img[17*sectorSize+0x47:]))*sectorSize:]
+	if cat[1] != platformEFI || cat[32] != 0x88 {
+		t.Fatalf("bad catalog % x", cat[:64])
+	}
+	if n := binary.LittleEndian.Uint16(cat[32+6:]); n != 0 {
+		t.Errorf("sector count %d, want 0", n)
+	}
+}
