@@ -60,6 +60,10 @@ type Options struct {
 	// Config is the format's own configuration, a JSON object (nil when
 	// there is none). Formats that take none reject a non-empty one.
 	Config json.RawMessage `json:"config,omitempty"`
+	// Arch is the target architecture as GOARCH names it ("amd64",
+	// "arm64"); empty means amd64. It is not among the op's params: the
+	// target platform enters every cache key through graph.Env.
+	Arch string `json:"arch,omitempty"`
 }
 
 // Format writes one kind of artifact.
