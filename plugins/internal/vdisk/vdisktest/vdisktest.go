@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -116,6 +117,23 @@ func Run(tb testing.TB, name string, args ...string) []byte {
 		tb.Fatalf("%s %s: %v\nstdout: %s\nstderr: %s", name, strings.Join(args, " "), err, out, stderr.Bytes())
 	}
 	return out
+}
+
+// RunStatus runs a command and returns its combined output and exit status; it fails the
+// test only when the command cannot run at all.
+func RunStatus(tb testing.TB, name string, args ...string) (string, int) {
+	tb.Helper()
+	out, err := exec.Command(Tool(tb, name), args...).CombinedOutput()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return string(out), 0
+	case errors.As(err, &exit):
+		return string(out), exit.ExitCode()
+	default:
+		tb.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
+		return "", -1
+	}
 }
 
 // Info is the part of `qemu-img info --output=json` the tests look at.

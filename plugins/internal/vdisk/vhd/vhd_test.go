@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,6 +61,12 @@ func checkQemu(t *testing.T, img, raw string, rawSize, virtual int64, dynamic bo
 	}
 	if dynamic != (info.ClusterSize == vhd.BlockSize) {
 		t.Fatalf("qemu-img info: cluster size %d for dynamic=%v", info.ClusterSize, dynamic)
+	}
+	// qemu-img check has no checker for vpc (exit status 63); should one appear, it must
+	// find nothing wrong.
+	if out, status := vdisktest.RunStatus(t, "qemu-img", "check", "-f", "vpc", img); status != 0 &&
+		!(status == 63 && strings.Contains(out, "does not support checks")) {
+		t.Fatalf("qemu-img check (status %d):\n%s", status, out)
 	}
 	if dynamic {
 		// qemu probes a dynamic VHD by the footer copy at its start.
