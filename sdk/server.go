@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
@@ -57,8 +58,15 @@ func (s *server) Describe(context.Context, *pluginv1.DescribeRequest) (*pluginv1
 	return s.desc, nil
 }
 
-// Build implements pluginv1.FormatServiceServer.
-func (s *server) Build(ctx context.Context, in *pluginv1.BuildRequest) (*pluginv1.BuildResponse, error) {
+// Build implements pluginv1.FormatServiceServer. A panic in the format's
+// Build fails the build (its stack goes to the log) instead of the process.
+func (s *server) Build(ctx context.Context, in *pluginv1.BuildRequest) (resp *pluginv1.BuildResponse, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("format panicked", "component", in.GetComponent(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			resp, err = nil, status.Errorf(codes.Internal, "format %s panicked: %v", in.GetComponent(), r)
+		}
+	}()
 	f, ok := s.formats[in.GetComponent()]
 	if !ok {
 		return nil, status.Errorf(codes.NotFound, "plugin %s has no format %q", s.desc.GetName(), in.GetComponent())

@@ -387,6 +387,10 @@ func (c *Client) Describe(ctx context.Context) (*sdk.Description, error) {
 	}
 	resp, err := c.conn.Plugin.Describe(ctx, &pluginv1.DescribeRequest{})
 	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			// Describe writes nothing: no need to stop the plugin.
+			return nil, &Error{Plugin: c.name, Op: "describe", Err: ctxErr}
+		}
 		return nil, &Error{Plugin: c.name, Op: "describe", Err: c.rpcError(ctx, err)}
 	}
 	d, err := fromProtoDescription(resp)
@@ -476,6 +480,13 @@ func (c *Client) Close() error {
 		c.pc.Kill()
 	})
 	return nil
+}
+
+// CloseAll closes every plugin client started with Start that is still
+// running (go-plugin's managed clients). Call it on the way out of a
+// program, e.g. deferred in main; Close remains the normal way.
+func CloseAll() {
+	plugin.CleanupClients()
 }
 
 func (c *Client) isClosed() bool {

@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -448,65 +446,6 @@ func TestNotAPluginBinary(t *testing.T) {
 	t.Logf("error: %v", err)
 }
 
-// TestNoOrphans: the plugin does not outlive a SIGKILLed host, both with
-// the client's Pdeathsig and, without it, through the plugin's own parent
-// watch.
-func TestNoOrphans(t *testing.T) {
-	for _, mode := range []string{"client", "exec"} {
-		t.Run(mode, func(t *testing.T) {
-			host := exec.Command(os.Args[0], "-test.run=^$")
-			host.Env = append(os.Environ(), "KIT_SDK_TEST_HOST="+mode, "KIT_SDK_TEST_PLUGIN="+pluginBin)
-			host.Stderr = os.Stderr
-			out, err := host.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := host.Start(); err != nil {
-				t.Fatal(err)
-			}
-			line, err := bufio.NewReader(out).ReadString('\n')
-			if err != nil {
-				_ = host.Process.Kill()
-				t.Fatalf("host: %v", err)
-			}
-			pid, err := strconv.Atoi(strings.TrimSpace(line))
-			if err != nil || pid <= 0 {
-				t.Fatalf("host printed %q", line)
-			}
-			if !alive(pid) {
-				t.Fatalf("plugin %d not running", pid)
-			}
-			if err := host.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			_ = host.Wait()
-			deadline := time.Now().Add(10 * time.Second)
-			for alive(pid) {
-				if time.Now().After(deadline) {
-					_ = syscall.Kill(pid, syscall.SIGKILL)
-					t.Fatalf("plugin %d survived its host by 10s", pid)
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-		})
-	}
-}
-
-// alive reports whether pid is a running (not zombie) process.
-func alive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the parenthesised command name.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X'
-}
-
 type funcFormat func(ctx context.Context, req *sdk.BuildRequest) ([]sdk.File, error)
 
 func (f funcFormat) Info() sdk.FormatInfo {
@@ -515,4 +454,19 @@ func (f funcFormat) Info() sdk.FormatInfo {
 
 func (f funcFormat) Build(ctx context.Context, req *sdk.BuildRequest) ([]sdk.File, error) {
 	return f(ctx, req)
+}
+
+func TestPanicInBuild(t *testing.T) {
+	l := newLogs()
+	p := sdk.Plugin{Name: "panicky", Version: "1", Formats: []sdk.Format{funcFormat(func(context.Context, *sdk.BuildRequest) ([]sdk.File, error) {
+		panic("boom")
+	})}}
+	c := sdktest.Serve(t, p, client.WithLogger(l.fn))
+	_, err := c.BuildFormat(context.Background(), "func", client.BuildRequest{ScratchDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "plugin panicky: format func: build: format func panicked: boom") {
+		t.Fatalf("err = %v", err)
+	}
+	if e, ok := l.find("format panicked"); !ok || e.level != "error" || !strings.Contains(fmt.Sprint(e.fields["stack"]), "goroutine") {
+		t.Errorf("panic log %+v %v", e, ok)
+	}
 }
