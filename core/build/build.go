@@ -2,20 +2,22 @@ package build
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kitbuild/kit/core/cache"
-	"github.com/kitbuild/kit/core/format"
 	_ "github.com/kitbuild/kit/core/format/builtin" // the built-in formats
 	"github.com/kitbuild/kit/core/graph"
+	"github.com/kitbuild/kit/core/plugin"
 	"github.com/kitbuild/kit/core/solver"
 	"github.com/kitbuild/kit/core/spec"
 	"github.com/kitbuild/kit/core/steps/fetch"
@@ -25,8 +27,24 @@ import (
 type Options struct {
 	// Specs are the spec files, merged in order.
 	Specs []string
-	// Formats are the output formats (default kernel+initrd).
+	// Formats are the output formats (default kernel+initrd): built-in
+	// formats, or format components of plugins.
 	Formats []string
+	// FormatConfig holds configurations (JSON objects) by format name, for
+	// the selected formats and the ones they need. A plugin format's
+	// configuration is validated against its schema; its "images" key
+	// replaces the references of the images it declares.
+	FormatConfig map[string]json.RawMessage
+	// DiskSize, when positive, sets "diskSize" (bytes) in the configuration
+	// of every format whose schema has that property (unless FormatConfig
+	// sets it); it is an error when no format has it.
+	DiskSize int64
+	// PluginTimeout bounds each build call of a plugin format: 0 means
+	// plugin.DefaultBuildTimeout, a negative value no bound.
+	PluginTimeout time.Duration
+	// Plugins finds and runs the plugins (default: a host over
+	// plugin.SearchPath(), closed when Run returns).
+	Plugins *plugin.Host
 	// OutDir is where artifacts are written (default ".").
 	OutDir string
 	// Name is the base name of the artifacts (default: the first spec's
@@ -78,6 +96,9 @@ type PlanNode struct {
 	// "skip" (not needed: every node using it is a hit).
 	Status  string   `json:"status"`
 	Reasons []string `json:"reasons,omitempty"`
+	// Plugin is the plugin key component ("sha256:…/protocol=N") of nodes
+	// a plugin runs.
+	Plugin string `json:"plugin,omitempty"`
 }
 
 type formatOutput struct {
@@ -95,11 +116,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	if len(o.Formats) == 0 {
 		o.Formats = []string{"kernel+initrd"}
-	}
-	for _, f := range o.Formats {
-		if _, err := format.Get(f); err != nil {
-			return nil, fmt.Errorf("-f %s: %w", f, err)
-		}
 	}
 	platform, err := platformOf(o.Arch)
 	if err != nil {
@@ -141,9 +157,39 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer unlock()
 
+	// Formats, their configurations and the plugins serving them are
+	// checked before any work starts.
+	var host *plugin.Host // made here, closed here
+	defer func() {
+		if host != nil {
+			host.Close()
+		}
+	}()
+	formats, err := resolveFormats(ctx, &o, platform.Architecture, func() *plugin.Host {
+		if o.Plugins != nil {
+			return o.Plugins
+		}
+		hopts := []plugin.Option{plugin.WithCache(store), plugin.WithLog(func(name, level, msg string) {
+			if level == "warn" || level == "error" {
+				o.Warnf("plugin %s: %s", name, msg)
+			}
+		})}
+		if o.PluginTimeout != 0 {
+			hopts = append(hopts, plugin.WithBuildTimeout(o.PluginTimeout))
+		}
+		host = plugin.NewHost(hopts...)
+		return host
+	})
+	if err != nil {
+		return nil, err
+	}
+
 	lockPath := fetch.LockPath(o.Specs[0])
 	lock, err := fetch.LoadLock(lockPath)
 	if err != nil {
+		return nil, err
+	}
+	if err := pinPlugins(lock, formats.plugins(), o.Pull); err != nil {
 		return nil, err
 	}
 	resolver := fetch.NewResolver(store, lock, fopts)
@@ -151,13 +197,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	lock.Retain(images.refs()...)
+	if err := resolveFormatImages(ctx, resolver, formats, images); err != nil {
+		return nil, err
+	}
+	lock.Retain(append(images.refs(), formats.imageRefs()...)...)
 	if err := lock.Save(lockPath); err != nil {
 		return nil, fmt.Errorf("lock file: %w", err)
 	}
 
 	p := &planner{sys: sys, images: images, resolver: resolver, epoch: o.SourceDateEpoch}
-	targets, err := p.plan(o.Formats)
+	targets, err := p.plan(formats, o.Formats)
 	if err != nil {
 		return nil, err
 	}
@@ -215,6 +264,66 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	return &Result{Artifacts: arts}, nil
+}
+
+// pinPlugins checks each plugin against its pin in the lock file, refusing
+// a changed binary unless update is set, and pins it (again).
+func pinPlugins(lock *fetch.Lock, ps []*plugin.Plugin, update bool) error {
+	for _, p := range ps {
+		if pin, ok := lock.Plugin(p.Name); ok && !update {
+			if err := plugin.CheckPin(p, pin.Digest); err != nil {
+				return err
+			}
+		}
+		lock.SetPlugin(fetch.PluginPin{Name: p.Name, Digest: p.Digest, Version: p.Version(), Protocol: p.Protocol()})
+	}
+	return nil
+}
+
+// resolveFormatImages resolves the images the formats declare (like the
+// spec's images: through the lock file, mirrors and --pull) into set.
+func resolveFormatImages(ctx context.Context, r *fetch.Resolver, formats *formatSet, set *imageSet) error {
+	type use struct{ format, image, ref string }
+	var uses []use
+	for _, name := range formats.order {
+		n := formats.nodes[name]
+		for _, im := range n.order {
+			if _, ok := set.byRef[n.images[im]]; !ok {
+				uses = append(uses, use{name, im, n.images[im]})
+			}
+		}
+	}
+	imgs := make([]*fetch.Image, len(uses))
+	errs := make([]error, len(uses))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, u := range uses {
+		g.Go(func() error {
+			img, err := r.Resolve(gctx, u.ref)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				errs[i] = fmt.Errorf("format %s: image %s (%s): %w", u.format, u.image, u.ref, err)
+				return nil
+			}
+			imgs[i] = img
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for i, u := range uses {
+		if _, ok := set.byRef[u.ref]; !ok {
+			set.byRef[u.ref] = imgs[i]
+			set.order = append(set.order, u.ref)
+		}
+	}
+	return nil
 }
 
 func platformOf(arch string) (v1.Platform, error) {
@@ -340,7 +449,7 @@ func dryRun(plan *graph.Plan, ex []solver.Explanation) []PlanNode {
 	}
 	out := make([]PlanNode, 0, len(plan.Nodes))
 	for _, n := range plan.Nodes {
-		pn := PlanNode{Node: n.Name, Kind: n.Components.Kind, Key: n.Key, Status: "skip"}
+		pn := PlanNode{Node: n.Name, Kind: n.Components.Kind, Key: n.Key, Status: "skip", Plugin: n.Components.Plugin}
 		if e, ok := byKey[n.Key]; ok {
 			pn.Status, pn.Reasons = "run", e.Reasons
 			if e.Hit {

@@ -1,11 +1,17 @@
 package build
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/kitbuild/kit/core/format"
 	"github.com/kitbuild/kit/core/graph"
+	"github.com/kitbuild/kit/core/plugin"
 	"github.com/kitbuild/kit/core/spec"
 	"github.com/kitbuild/kit/core/steps/assemble"
 	"github.com/kitbuild/kit/core/steps/fetch"
@@ -13,6 +19,7 @@ import (
 	"github.com/kitbuild/kit/core/steps/kernel"
 	"github.com/kitbuild/kit/core/steps/runtime"
 	"github.com/kitbuild/kit/core/steps/unpack"
+	"github.com/kitbuild/kit/sdk"
 )
 
 // planner lays out the DAG of one system.
@@ -22,8 +29,9 @@ type planner struct {
 	resolver *fetch.Resolver
 	epoch    int64
 
-	fetches map[graph.Digest]*graph.Vertex
-	unpacks map[string]*graph.Vertex
+	fetches  map[graph.Digest]*graph.Vertex
+	unpacks  map[string]*graph.Vertex
+	formatVs map[string]*graph.Vertex
 	// where maps node names to the spec location that caused them.
 	where map[string]spec.Pos
 }
@@ -67,10 +75,12 @@ func (p *planner) unpack(ref string, mode unpack.Mode, pos spec.Pos) (*graph.Ver
 	return v, nil
 }
 
-// plan returns one format vertex per format, in order.
-func (p *planner) plan(formats []string) ([]*graph.Vertex, error) {
+// plan returns one format vertex per selected format, in order; the
+// formats they need are wired in as their inputs.
+func (p *planner) plan(set *formatSet, formats []string) ([]*graph.Vertex, error) {
 	p.fetches = map[graph.Digest]*graph.Vertex{}
 	p.unpacks = map[string]*graph.Vertex{}
+	p.formatVs = map[string]*graph.Vertex{}
 	p.where = map[string]spec.Pos{}
 	sys, src := p.sys, p.sys.Sources
 
@@ -189,11 +199,11 @@ func (p *planner) plan(formats []string) ([]*graph.Vertex, error) {
 
 	var targets []*graph.Vertex
 	for _, f := range formats {
-		op, err := format.NewOp(f, format.Options{SourceDateEpoch: p.epoch})
+		v, err := p.formatVertex(set, f, av)
 		if err != nil {
 			return nil, err
 		}
-		targets = append(targets, p.vertex("format "+f, spec.Pos{}, op, av))
+		targets = append(targets, v)
 	}
 	return targets, nil
 }
@@ -217,3 +227,246 @@ func (p *planner) mergeLabels(section string, entries []*spec.Image) ([]*spec.Im
 	}
 	return out, nil
 }
+
+// formatNode is one format a build runs: selected with -f, or needed by
+// one that is.
+type formatNode struct {
+	name string
+	f    format.Format
+	pf   *plugin.Format // nil: built in
+	op   graph.Op
+	// needs are the names of the op's inputs after the assemble step:
+	// "initrd.img" (the kernel+initrd node), a format name (that format's
+	// node), or "image:NAME" (the unpacked image NAME).
+	needs []string
+	// images maps each image the format declares to the reference used.
+	images map[string]string
+	order  []string // image names, in declared order
+}
+
+// formatSet is every format a build runs, by name, with the plugin host
+// that serves the plugin ones.
+type formatSet struct {
+	nodes map[string]*formatNode
+	order []string // needs before their users
+	host  *plugin.Host
+}
+
+// plugins returns the distinct plugins serving the set's formats, by name.
+func (s *formatSet) plugins() []*plugin.Plugin {
+	seen := map[string]bool{}
+	var out []*plugin.Plugin
+	for _, name := range s.order {
+		if pf := s.nodes[name].pf; pf != nil && !seen[pf.Served().Name] {
+			seen[pf.Served().Name] = true
+			out = append(out, pf.Served())
+		}
+	}
+	return out
+}
+
+// imageRefs returns the image references the set's formats use.
+func (s *formatSet) imageRefs() []string {
+	var out []string
+	for _, name := range s.order {
+		n := s.nodes[name]
+		for _, im := range n.order {
+			out = append(out, n.images[im])
+		}
+	}
+	return out
+}
+
+// diskSizeKey is the configuration property --disk-size sets.
+const diskSizeKey = "diskSize"
+
+// resolveFormats looks up the selected formats and the ones they need
+// (built-in formats first, then the plugins' formats), applies the
+// configurations of --format-config and --disk-size, and builds each
+// format's op, which validates its configuration: all before any work.
+// newHost returns the plugin host, made on first use.
+func resolveFormats(ctx context.Context, o *Options, arch string, newHost func() *plugin.Host) (*formatSet, error) {
+	set := &formatSet{nodes: map[string]*formatNode{}}
+	lookup := func(name string) (format.Format, *plugin.Format, error) {
+		if f, ok := format.Lookup(name); ok {
+			return f, nil, nil
+		}
+		if set.host == nil {
+			set.host = newHost()
+		}
+		pf, err := set.host.Format(ctx, name)
+		if errors.Is(err, plugin.ErrUnknownFormat) {
+			known := "none found"
+			if names := set.host.FormatNames(ctx); len(names) > 0 {
+				known = strings.Join(names, ", ")
+			}
+			return nil, nil, fmt.Errorf("%w %q (built in: %s; from plugins: %s)", format.ErrUnknown, name, strings.Join(format.Names(), ", "), known)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		return pf, pf, nil
+	}
+	var visit func(name string, stack []string) error
+	visit = func(name string, stack []string) error {
+		if _, ok := set.nodes[name]; ok {
+			return nil
+		}
+		if slices.Contains(stack, name) {
+			return fmt.Errorf("formats need each other: %s", strings.Join(append(stack, name), " → "))
+		}
+		f, pf, err := lookup(name)
+		if err != nil {
+			if len(stack) > 0 {
+				return fmt.Errorf("format %s needs %s: %w", stack[len(stack)-1], name, err)
+			}
+			return err
+		}
+		n := &formatNode{name: name, f: f, pf: pf}
+		if pf != nil {
+			for _, need := range pf.Needs() {
+				dep := need
+				if need == sdk.InputInitrd {
+					dep = initrdFormat
+				}
+				if err := visit(dep, append(stack, name)); err != nil {
+					return err
+				}
+				n.needs = append(n.needs, need)
+			}
+		}
+		set.nodes[name] = n
+		set.order = append(set.order, name)
+		return nil
+	}
+	for _, name := range o.Formats {
+		if err := visit(name, nil); err != nil {
+			return nil, fmt.Errorf("-f %s: %w", name, err)
+		}
+	}
+
+	configs := map[string]json.RawMessage{}
+	for name, c := range o.FormatConfig {
+		if _, ok := set.nodes[name]; !ok {
+			return nil, fmt.Errorf("--format-config %s: the format is neither selected (-f) nor needed by one that is (%s)", name, strings.Join(set.order, ", "))
+		}
+		configs[name] = c
+	}
+	if o.DiskSize > 0 {
+		applied := false
+		for _, name := range set.order {
+			pf := set.nodes[name].pf
+			if pf == nil || !pf.Schema().HasProperty(diskSizeKey) {
+				continue
+			}
+			c, err := setDefault(configs[name], diskSizeKey, o.DiskSize)
+			if err != nil {
+				return nil, fmt.Errorf("--format-config %s: %w", name, err)
+			}
+			configs[name] = c
+			applied = true
+		}
+		if !applied {
+			return nil, fmt.Errorf("--disk-size: none of the formats (%s) takes a disk size", strings.Join(set.order, ", "))
+		}
+	}
+
+	for _, name := range set.order {
+		n := set.nodes[name]
+		cfg := configs[name]
+		where := "-f " + name
+		if _, ok := o.FormatConfig[name]; ok {
+			where = "--format-config " + name
+		}
+		needs := n.needs
+		if n.pf != nil {
+			rest, refs, err := n.pf.SplitConfig(cfg)
+			if err != nil {
+				return nil, fmt.Errorf("%s: format %s: config: %w", where, name, err)
+			}
+			cfg = rest
+			n.images = map[string]string{}
+			for _, im := range n.pf.Images() {
+				ref := im.Default
+				if r, ok := refs[im.Name]; ok {
+					ref = r
+				}
+				n.images[im.Name] = ref
+				n.order = append(n.order, im.Name)
+				needs = append(needs, plugin.ImageNeedPrefix+im.Name)
+			}
+		}
+		op, err := format.NewOpOf(n.f, format.Options{SourceDateEpoch: o.SourceDateEpoch, Config: cfg, Arch: arch}, needs...)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		n.op, n.needs = op, needs
+	}
+	return set, nil
+}
+
+// initrdFormat is the built-in format whose "-initrd.img" output a need of
+// "initrd.img" gets.
+const initrdFormat = "kernel+initrd"
+
+// setDefault sets key to v in a JSON object configuration unless it is set.
+func setDefault(c json.RawMessage, key string, v any) (json.RawMessage, error) {
+	m := map[string]json.RawMessage{}
+	if !format.EmptyConfig(c) {
+		d := json.NewDecoder(bytes.NewReader(c))
+		d.UseNumber()
+		if err := d.Decode(&m); err != nil || m == nil {
+			return nil, fmt.Errorf("want a JSON object: %s", bytes.TrimSpace(c))
+		}
+	}
+	if _, ok := m[key]; ok {
+		return c, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	m[key] = b
+	return json.Marshal(m)
+}
+
+// formatVertex returns the (shared) vertex of a format of set: each format
+// runs once per build, however many formats need it.
+func (p *planner) formatVertex(set *formatSet, name string, av *graph.Vertex) (*graph.Vertex, error) {
+	if v, ok := p.formatVs[name]; ok {
+		return v, nil
+	}
+	n, ok := set.nodes[name]
+	if !ok {
+		return nil, fmt.Errorf("format %s: not resolved", name)
+	}
+	inputs := []*graph.Vertex{av}
+	for _, need := range n.needs {
+		var v *graph.Vertex
+		var err error
+		switch {
+		case need == sdk.InputInitrd:
+			v, err = p.formatVertex(set, initrdFormat, av)
+		case strings.HasPrefix(need, plugin.ImageNeedPrefix):
+			im := strings.TrimPrefix(need, plugin.ImageNeedPrefix)
+			v, err = p.unpack(n.images[im], imageMode, spec.Pos{})
+			if err != nil {
+				err = fmt.Errorf("format %s: image %s: %w", name, im, err)
+			}
+		default:
+			v, err = p.formatVertex(set, need, av)
+		}
+		if err != nil {
+			return nil, err
+		}
+		inputs = append(inputs, v)
+	}
+	v := p.vertex("format "+name, spec.Pos{}, n.op, inputs...)
+	p.formatVs[name] = v
+	return v, nil
+}
+
+// imageMode is how the images a format declares (bootloaders, firmware)
+// are unpacked: like a volume's contents, a normalized tar of the flattened
+// image without a container's rewrites of /dev.
+const imageMode = unpack.Volume

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -30,6 +31,10 @@ type buildOptions struct {
 	progress string
 	epoch    string
 	locked   bool
+
+	formatConfigs []string
+	diskSize      string
+	pluginTimeout time.Duration
 }
 
 func newBuildCmd() *cobra.Command {
@@ -43,17 +48,30 @@ kernel fields are last-wins) into the artifacts of each format.
 Image tags are resolved to digests once and recorded in a lock file beside
 the first spec (redis-os.yml → redis-os.lock); later builds use the lock
 unless --pull is given. Every step is cached: a rebuild of an unchanged spec
-is a cache lookup.`,
+is a cache lookup.
+
+Formats are built in (kernel+initrd, tar-kernel-initrd, tar, docker) or served
+by plugins (see "kit plugin ls"). A format's configuration is a JSON object
+given with --format-config FORMAT=JSON or FORMAT=@FILE; a plugin format's is
+checked against the JSON Schema the plugin declares before anything is built,
+and its "images" key replaces the bootloader/firmware images the format
+declares ({"images": {"NAME": "REF"}}). Each plugin used is pinned by its
+sha256 in the lock file; a changed binary is refused until --update-lock.`,
 		Example: `  kit build examples/redis-os.yml
   kit build -f kernel+initrd -f tar -o out --name redis examples/redis-os.yml
-  kit build --mirror docker.io=http://127.0.0.1:5000 --explain examples/minimal.yml`,
+  kit build --mirror docker.io=http://127.0.0.1:5000 --explain examples/minimal.yml
+  kit build -f qcow2-efi --disk-size 2G examples/redis-os.yml
+  kit build -f iso-efi --format-config 'iso-efi={"images":{"grub":"example.com/grub:2"}}' examples/redis-os.yml`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.run(cmd, args)
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVarP(&o.formats, "format", "f", nil, "output format, repeatable (default kernel+initrd); one of: "+strings.Join(format.Names(), ", "))
+	f.StringArrayVarP(&o.formats, "format", "f", nil, "output format, repeatable (default kernel+initrd); built in: "+strings.Join(format.Names(), ", "))
+	f.StringArrayVar(&o.formatConfigs, "format-config", nil, "configuration of a format, FORMAT=JSON or FORMAT=@FILE, repeatable")
+	f.StringVar(&o.diskSize, "disk-size", "", "disk size (e.g. 2G, 512M; K, M, G and T are powers of 1024) for every format that takes one (default: derived from the content)")
+	f.DurationVar(&o.pluginTimeout, "plugin-timeout", 30*time.Minute, "time a plugin may take for one format build (0: no limit)")
 	f.StringVarP(&o.outDir, "dir", "o", ".", "output directory")
 	f.StringVar(&o.name, "name", "", "base name of the outputs (default: the first spec's file name without extension)")
 	f.StringVar(&o.arch, "arch", runtime.GOARCH, "target architecture: amd64 or arm64")
@@ -68,8 +86,23 @@ is a cache lookup.`,
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the plan (with cache status) and build nothing")
 	f.StringVar(&o.progress, "progress", "auto", "progress output: auto, tty, plain or json")
 	f.StringVar(&o.epoch, "source-date-epoch", os.Getenv("SOURCE_DATE_EPOCH"), "timestamp for every file in the artifacts, seconds since 1970 (default $SOURCE_DATE_EPOCH, else 0)")
-	_ = cmd.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-		return format.Names(), cobra.ShellCompDirectiveNoFileComp
+	_ = cmd.RegisterFlagCompletionFunc("format", func(c *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+		builtin, plugins := formatNames(c.Context(), o.cacheDir)
+		return append(builtin, plugins...), cobra.ShellCompDirectiveNoFileComp
+	})
+	// The help lists the plugins' formats too: finding them may start new
+	// plugins, so it is done for --help only, not for every command.
+	defaultHelp := cmd.HelpFunc()
+	cmd.SetHelpFunc(func(c *cobra.Command, args []string) {
+		if fl := c.Flags().Lookup("format"); fl != nil && c == cmd {
+			builtin, plugins := formatNames(c.Context(), o.cacheDir)
+			from := "none found"
+			if len(plugins) > 0 {
+				from = strings.Join(plugins, ", ")
+			}
+			fl.Usage = "output format, repeatable (default kernel+initrd); built in: " + strings.Join(builtin, ", ") + "; from plugins: " + from
+		}
+		defaultHelp(c, args)
 	})
 	_ = cmd.RegisterFlagCompletionFunc("arch", cobra.FixedCompletions([]string{"amd64", "arm64"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("progress", cobra.FixedCompletions([]string{"auto", "tty", "plain", "json"}, cobra.ShellCompDirectiveNoFileComp))
@@ -97,6 +130,23 @@ func (o *buildOptions) run(cmd *cobra.Command, specs []string) error {
 	if len(formats) == 0 {
 		formats = []string{"kernel+initrd"}
 	}
+	configs, err := parseFormatConfigs(o.formatConfigs)
+	if err != nil {
+		return err
+	}
+	var diskSize int64
+	if o.diskSize != "" {
+		if diskSize, err = parseSize(o.diskSize); err != nil {
+			return fmt.Errorf("--disk-size %q: %w", o.diskSize, err)
+		}
+	}
+	timeout := o.pluginTimeout
+	switch {
+	case timeout == 0:
+		timeout = -1 // no limit
+	case timeout < 0:
+		return fmt.Errorf("--plugin-timeout %v: want a positive duration, or 0 for no limit", o.pluginTimeout)
+	}
 	pr, err := newProgress(o.progress, cmd.ErrOrStderr(), o.explain)
 	if err != nil {
 		return err
@@ -104,6 +154,9 @@ func (o *buildOptions) run(cmd *cobra.Command, specs []string) error {
 	res, err := build.Run(cmd.Context(), build.Options{
 		Specs:           specs,
 		Formats:         formats,
+		FormatConfig:    configs,
+		DiskSize:        diskSize,
+		PluginTimeout:   timeout,
 		OutDir:          o.outDir,
 		Name:            o.name,
 		Arch:            o.arch,
@@ -131,6 +184,9 @@ func (o *buildOptions) run(cmd *cobra.Command, specs []string) error {
 		for _, n := range res.Plan {
 			fmt.Fprintf(out, "%-4s  %-9s %s\n", n.Status, n.Kind, n.Node)
 			if o.explain {
+				if n.Plugin != "" {
+					fmt.Fprintf(out, "                plugin: %s\n", n.Plugin)
+				}
 				for _, r := range n.Reasons {
 					fmt.Fprintf(out, "                because: %s\n", r)
 				}
@@ -142,4 +198,72 @@ func (o *buildOptions) run(cmd *cobra.Command, specs []string) error {
 		fmt.Fprintf(out, "%s\t%s\t%d\n", a.Path, a.Digest, a.Size)
 	}
 	return nil
+}
+
+// parseFormatConfigs parses --format-config values, FORMAT=JSON or
+// FORMAT=@FILE, into configurations by format name.
+func parseFormatConfigs(vals []string) (map[string]json.RawMessage, error) {
+	out := map[string]json.RawMessage{}
+	for _, v := range vals {
+		name, val, ok := strings.Cut(v, "=")
+		if !ok || name == "" || val == "" {
+			return nil, fmt.Errorf("--format-config %q: want FORMAT=JSON or FORMAT=@FILE", v)
+		}
+		if _, dup := out[name]; dup {
+			return nil, fmt.Errorf("--format-config %s: given twice", name)
+		}
+		data := []byte(val)
+		if file, ok := strings.CutPrefix(val, "@"); ok {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				return nil, fmt.Errorf("--format-config %s: %w", name, err)
+			}
+			data = b
+		}
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(data, &obj); err != nil || obj == nil {
+			msg := "want a JSON object"
+			if err != nil {
+				msg += ": " + err.Error()
+			}
+			return nil, fmt.Errorf("--format-config %s: %s", name, msg)
+		}
+		out[name] = json.RawMessage(data)
+	}
+	return out, nil
+}
+
+// parseSize parses a size: a whole number of bytes with an optional unit K,
+// M, G or T (powers of 1024; "KiB", "KB" and "k" mean the same).
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := 0
+	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+		i++
+	}
+	if i == 0 {
+		return 0, fmt.Errorf("want a number of bytes with an optional unit (K, M, G, T)")
+	}
+	n, err := strconv.ParseInt(t[:i], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("want a number of bytes: %w", err)
+	}
+	unit := strings.ToUpper(strings.TrimSpace(t[i:]))
+	if u, ok := strings.CutSuffix(unit, "IB"); ok && u != "" {
+		unit = u
+	} else if u, ok := strings.CutSuffix(unit, "B"); ok && u != "" {
+		unit = u
+	}
+	shift := map[string]uint{"": 0, "B": 0, "K": 10, "M": 20, "G": 30, "T": 40}
+	sh, ok := shift[unit]
+	if !ok {
+		return 0, fmt.Errorf("unknown unit %q (want K, M, G or T)", strings.TrimSpace(t[i:]))
+	}
+	if n > (1<<62)>>sh {
+		return 0, fmt.Errorf("too large")
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("want a size above zero")
+	}
+	return n << sh, nil
 }

@@ -57,6 +57,7 @@ files and volumes become an initrd, a tarball, ISO or disk images.`,
 		newVersionCmd(),
 		newRunCmd(),
 		newPkgCmd(),
+		newPluginCmd(),
 	)
 	return root
 }
