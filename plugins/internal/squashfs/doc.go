@@ -1,0 +1,7 @@
+// Package squashfs writes reproducible SquashFS 4.0 images (zstd or gzip)
+// from kit's normalized root filesystem tars, or entry by entry: regular
+// files (with fragments and sparse blocks), directories, symlinks, hard
+// links, device nodes, fifos, owners, modes, times clamped to
+// SOURCE_DATE_EPOCH and extended attributes. File data is compressed and
+// written as it streams in; only the metadata is kept in memory.
+package squashfs
