@@ -18,6 +18,9 @@ type Written struct {
 	// VolumeID is the serial number in the boot sector: the first four
 	// bytes of a SHA-256 over the volume's layout and content.
 	VolumeID uint32
+	// Digest is that SHA-256: a content address of the volume, e.g. to
+	// derive the disk's GUIDs from.
+	Digest [sha256.Size]byte
 	// BootSector is sector 0 of the volume as written.
 	BootSector [SectorSize]byte
 }
@@ -59,7 +62,7 @@ func (v *Volume) Write(ctx context.Context, w io.WriterAt) (*Written, error) {
 	}
 	var sum [sha256.Size]byte
 	h.Sum(sum[:0])
-	out := &Written{VolumeID: binary.LittleEndian.Uint32(sum[:4])}
+	out := &Written{VolumeID: binary.LittleEndian.Uint32(sum[:4]), Digest: sum}
 	out.BootSector = v.bootSector(out.VolumeID)
 	if v.geo.typ == FAT32 {
 		fsinfo := v.fsInfo()
