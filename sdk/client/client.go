@@ -144,6 +144,7 @@ type Client struct {
 	protocol int
 	pid      int
 	stop     func() // in process: stop serving and wait
+	shutdown func() // in process, connected: stop via the client, then stop
 
 	exitMu  sync.Mutex
 	exitErr string // go-plugin's account of the process exit
@@ -320,6 +321,20 @@ func StartInProcess(ctx context.Context, p sdk.Plugin, opts ...Option) (*Client,
 		cancel()
 		<-closeCh
 	}
+	// c.shutdown ends a server that a client is connected to: go-plugin's
+	// Shutdown RPC stops it; cancelling the serve context as well would
+	// stop it a second time, concurrently (a data race in go-plugin), so
+	// that is only the fallback when the RPC does not get through.
+	c.shutdown = func() {
+		if c.rpc != nil {
+			_ = c.rpc.Close()
+		}
+		select {
+		case <-closeCh:
+		case <-time.After(5 * time.Second):
+		}
+		c.stop()
+	}
 	var rc *plugin.ReattachConfig
 	select {
 	case rc = <-rcCh:
@@ -470,11 +485,8 @@ func (c *Client) rpcError(ctx context.Context, err error) error {
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		close(c.closed)
-		if c.stop != nil { // in process
-			if c.rpc != nil {
-				_ = c.rpc.Close()
-			}
-			c.stop()
+		if c.shutdown != nil { // in process
+			c.shutdown()
 			return
 		}
 		c.pc.Kill()
