@@ -11,7 +11,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/kitbuild/kit/core/format"
 	"github.com/kitbuild/kit/core/graph"
@@ -314,14 +316,22 @@ func (f *Format) Write(ctx context.Context, x graph.Exec, in format.Input, opts 
 		}
 		return nil, f.fail(err)
 	}
-	s := &sink{logf: x.Logf}
+	s := &sink{component: f.comp.Name, logf: x.Logf}
 	r.addSink(s)
-	bctx, cancel := ctx, context.CancelFunc(func() {})
+	// The timeout cancels the call rather than giving it a deadline: a
+	// deadline travels to the plugin, whose server may then end the call
+	// before the host sees its own deadline pass, and the host could not
+	// tell a timeout from a failure.
+	bctx, cancel := context.WithCancel(ctx)
+	var timedOut atomic.Bool
 	if t := f.host.buildTimeout; t > 0 {
-		bctx, cancel = context.WithTimeout(ctx, t)
+		timer := time.AfterFunc(t, func() {
+			timedOut.Store(true)
+			cancel()
+		})
+		defer timer.Stop()
 	}
 	arts, err := r.c.BuildFormat(bctx, f.comp.Name, req)
-	timedOut := errors.Is(bctx.Err(), context.DeadlineExceeded)
 	cancel()
 	r.removeSink(s)
 	if err != nil {
@@ -332,7 +342,7 @@ func (f *Format) Write(ctx context.Context, x graph.Exec, in format.Input, opts 
 		switch {
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
-		case timedOut:
+		case timedOut.Load():
 			return nil, f.fail(&TimeoutError{After: f.host.buildTimeout.String()})
 		}
 		return nil, f.fail(explain(err))

@@ -314,9 +314,10 @@ type running struct {
 	sinks map[*sink]bool
 }
 
-// sink receives the log lines of one build call.
+// sink receives the log lines of one build call of a component.
 type sink struct {
-	logf func(format string, args ...any)
+	component string
+	logf      func(format string, args ...any)
 }
 
 func (r *running) addSink(s *sink) {
@@ -333,24 +334,35 @@ func (r *running) removeSink(s *sink) {
 
 // logLine routes a plugin's log line to the build steps it is running, or
 // to the host's log when it runs none.
+//
+// The SDK tags the lines a component logs while it builds with the field
+// "component"; they go to that component's step only (to every step of the
+// plugin when none of them matches).
 func (r *running) logLine(level, msg string, fields map[string]any) {
+	component, _ := fields["component"].(string)
 	line := msg
-	if len(fields) > 0 {
-		keys := make([]string, 0, len(fields))
-		for k := range fields {
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		if k != "component" {
 			keys = append(keys, k)
 		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			line += fmt.Sprintf(" %s=%v", k, fields[k])
-		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		line += fmt.Sprintf(" %s=%v", k, fields[k])
 	}
 	r.mu.Lock()
-	sinks := make([]*sink, 0, len(r.sinks))
+	var sinks, all []*sink
 	for s := range r.sinks {
-		sinks = append(sinks, s)
+		all = append(all, s)
+		if s.component == component {
+			sinks = append(sinks, s)
+		}
 	}
 	r.mu.Unlock()
+	if len(sinks) == 0 {
+		sinks = all
+	}
 	if len(sinks) == 0 {
 		if r.host.log != nil {
 			r.host.log(r.name, level, line)
