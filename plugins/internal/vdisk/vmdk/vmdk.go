@@ -202,6 +202,14 @@ func (s *streamWriter) write(b []byte) error {
 
 func (s *streamWriter) sector() uint64 { return uint64(s.off / vdisk.SectorSize) }
 
+// sector32 is the current sector as a grain or directory entry stores it.
+func (s *streamWriter) sector32() (uint32, error) {
+	if n := s.sector(); n > 1<<32-1 {
+		return 0, fmt.Errorf("the stream passed 2 TiB (sector %d), beyond what a 32-bit table entry addresses", n)
+	}
+	return uint32(s.sector()), nil
+}
+
 func (s *streamWriter) header(gdOffset uint64) []byte {
 	h := make([]byte, vdisk.SectorSize)
 	le := binary.LittleEndian
@@ -241,7 +249,11 @@ func (s *streamWriter) flushTables(upto int64) error {
 		if err := s.metadataMarker(gtSectors, markerGT); err != nil {
 			return fmt.Errorf("grain table %d: %w", s.gtIndex, err)
 		}
-		s.gd[s.gtIndex] = uint32(s.sector())
+		at, err := s.sector32()
+		if err != nil {
+			return fmt.Errorf("grain table %d: %w", s.gtIndex, err)
+		}
+		s.gd[s.gtIndex] = at
 		if err := s.write(s.gt); err != nil {
 			return fmt.Errorf("grain table %d: %w", s.gtIndex, err)
 		}
@@ -259,7 +271,11 @@ func (s *streamWriter) writeGrain(i int64, data []byte) error {
 	if s.gt == nil {
 		s.gt = make([]byte, gtEntries*4)
 	}
-	binary.LittleEndian.PutUint32(s.gt[(i%gtEntries)*4:], uint32(s.sector()))
+	at, err := s.sector32()
+	if err != nil {
+		return fmt.Errorf("grain %d: %w", i, err)
+	}
+	binary.LittleEndian.PutUint32(s.gt[(i%gtEntries)*4:], at)
 	if err := s.write(data); err != nil {
 		return fmt.Errorf("grain %d: %w", i, err)
 	}
