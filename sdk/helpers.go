@@ -162,10 +162,10 @@ func tarFile(ctx context.Context, r io.ReadSeeker, name string) (io.Reader, erro
 }
 
 // DecodeConfig decodes a component's JSON config into v, refusing unknown
-// fields and trailing data. A nil, empty or null config leaves v as it is,
+// fields and trailing data. A nil, empty, null or {} config leaves v as it is,
 // so set v's defaults before calling.
 func DecodeConfig(config json.RawMessage, v any) error {
-	if len(bytes.TrimSpace(config)) == 0 || string(bytes.TrimSpace(config)) == "null" {
+	if emptyConfig(config) {
 		return nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(config))

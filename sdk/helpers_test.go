@@ -155,6 +155,7 @@ func TestDecodeConfig(t *testing.T) {
 	}{
 		{"", cfg{Size: 1}, ""},
 		{"null", cfg{Size: 1}, ""},
+		{" { } ", cfg{Size: 1}, ""},
 		{` {"size": 5}`, cfg{Size: 5}, ""},
 		{`{"name":"x"}`, cfg{Size: 1, Name: "x"}, ""},
 		{`{"sise": 5}`, cfg{}, `unknown field "sise"`},

@@ -52,7 +52,9 @@ func Serve(p Plugin) {
 		HandshakeConfig:  wire.Handshake,
 		VersionedPlugins: wire.VersionedPlugins(s.servers(), wire.Protocol),
 		GRPCServer:       plugin.DefaultGRPCServer,
-		Logger:           log,
+		// go-plugin's own chatter (addresses, mTLS set-up) stays out of
+		// the host's log unless it is a warning.
+		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: os.Stderr, JSONFormat: true}),
 	})
 	os.Exit(0)
 }

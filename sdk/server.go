@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -101,7 +102,7 @@ func (s *server) buildRequest(info FormatInfo, in *pluginv1.BuildRequest) (*Buil
 		return nil, fmt.Errorf("scratch dir %s is not a directory", scratch)
 	}
 	config := json.RawMessage(in.GetConfig())
-	if len(config) == 0 || string(config) == "null" {
+	if emptyConfig(config) {
 		config = nil
 	}
 	if config != nil && info.ConfigSchema == nil {
@@ -119,6 +120,15 @@ func (s *server) buildRequest(info FormatInfo, in *pluginv1.BuildRequest) (*Buil
 		Arch:            in.GetArch(),
 		Log:             newSlog(s.log.With("component", info.Name)),
 	}, nil
+}
+
+// emptyConfig reports whether a config is absent: empty, null or {}.
+func emptyConfig(c json.RawMessage) bool {
+	switch string(bytes.Join(bytes.Fields(c), nil)) {
+	case "", "null", "{}":
+		return true
+	}
+	return false
 }
 
 func fromProtoInputs(in map[string]*pluginv1.Input) map[string]Input {

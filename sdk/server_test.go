@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/kitbuild/kit/sdk/proto/pluginv1"
 )
 
 type infoFormat FormatInfo
@@ -137,5 +139,42 @@ func TestSlogToHclog(t *testing.T) {
 	}
 	if m := lines[2]; m["@level"] != "error" || m["g.err"] != "file does not exist" {
 		t.Errorf("error line %v", m)
+	}
+}
+
+func TestBuildRequestConfig(t *testing.T) {
+	s := &server{log: hclog.NewNullLogger()}
+	noSchema := FormatInfo{Name: "f"}
+	withSchema := FormatInfo{Name: "f", ConfigSchema: json.RawMessage(`{"type":"object"}`)}
+	tests := []struct {
+		name   string
+		info   FormatInfo
+		config string
+		want   string // the config Build sees
+		err    string
+	}{
+		{"none", noSchema, "", "", ""},
+		{"null", noSchema, "null", "", ""},
+		{"empty object", noSchema, " { } ", "", ""},
+		{"config without schema", noSchema, `{"a":1}`, "", "takes no config"},
+		{"config", withSchema, `{"a":1}`, `{"a":1}`, ""},
+		{"not JSON", withSchema, `{"a"`, "", "not valid JSON"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := s.buildRequest(tt.info, &pluginv1.BuildRequest{Config: []byte(tt.config), ScratchDir: t.TempDir()})
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || string(req.Config) != tt.want {
+				t.Fatalf("config %q %v, want %q", req.Config, err, tt.want)
+			}
+		})
+	}
+	if _, err := s.buildRequest(withSchema, &pluginv1.BuildRequest{ScratchDir: "relative"}); err == nil {
+		t.Error("a relative scratch dir was accepted")
 	}
 }
