@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/kitbuild/kit/sdk"
+	"github.com/kitbuild/kit/sdk/internal/fsutil"
 	"github.com/kitbuild/kit/sdk/internal/wire"
 	"github.com/kitbuild/kit/sdk/proto/pluginv1"
 )
@@ -173,14 +174,14 @@ func PluginName(binary string) string {
 
 // FileSHA256 returns the sha256 of the file at path, the checksum a lock
 // file pins for a plugin binary.
-func FileSHA256(path string) ([]byte, error) {
+func FileSHA256(ctx context.Context, path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = f.Close() }()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	if _, err := io.Copy(h, fsutil.Reader(ctx, f)); err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	return h.Sum(nil), nil
@@ -203,7 +204,7 @@ func Start(ctx context.Context, binary string, opts ...Option) (*Client, error) 
 	}
 	var secure *plugin.SecureConfig
 	if cfg.checksum != nil {
-		got, err := FileSHA256(abs)
+		got, err := FileSHA256(ctx, abs)
 		if err != nil {
 			return fail(fmt.Errorf("checksum: %w", err))
 		}

@@ -389,7 +389,7 @@ func TestWrongDigest(t *testing.T) {
 }
 
 func TestChecksum(t *testing.T) {
-	sum, err := client.FileSHA256(pluginBin)
+	sum, err := client.FileSHA256(context.Background(), pluginBin)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -193,7 +193,7 @@ func digests(arts []client.Artifact) map[string]string {
 // FileDigest returns "sha256:<hex>" of the file at path.
 func FileDigest(t testing.TB, path string) string {
 	t.Helper()
-	sum, err := client.FileSHA256(path)
+	sum, err := client.FileSHA256(context.Background(), path)
 	if err != nil {
 		t.Fatalf("digest %s: %v", path, err)
 	}

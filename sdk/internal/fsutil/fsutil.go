@@ -37,11 +37,16 @@ func DigestFile(ctx context.Context, path string) (digest string, size int64, er
 	}
 	defer func() { _ = f.Close() }()
 	h := sha256.New()
-	n, err := io.Copy(h, &ctxReader{ctx: ctx, r: f})
+	n, err := io.Copy(h, Reader(ctx, f))
 	if err != nil {
 		return "", 0, fmt.Errorf("digest %s: %w", path, err)
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// Reader returns a reader of r that fails with ctx's error once ctx ends.
+func Reader(ctx context.Context, r io.Reader) io.Reader {
+	return &ctxReader{ctx: ctx, r: r}
 }
 
 type ctxReader struct {
