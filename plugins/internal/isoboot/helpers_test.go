@@ -76,9 +76,19 @@ func debianTree(t testing.TB) string {
 	if os.Geteuid() == 0 {
 		args = append(args, "-o", "APT::Sandbox::User=root")
 	}
-	cmd := exec.Command("apt-get", append(args, "isolinux", "syslinux-common", "systemd-boot-efi")...)
-	cmd.Dir = dl
-	if out, err := cmd.CombinedOutput(); err != nil {
+	download := func() ([]byte, error) {
+		cmd := exec.Command("apt-get", append(args, "isolinux", "syslinux-common", "systemd-boot-efi")...)
+		cmd.Dir = dl
+		return cmd.CombinedOutput()
+	}
+	out, err := download()
+	if err != nil && os.Geteuid() == 0 { // the package lists may be missing or stale
+		if uout, uerr := exec.Command("apt-get", "update", "-qq").CombinedOutput(); uerr != nil {
+			t.Logf("apt-get update: %v\n%s", uerr, uout)
+		}
+		out, err = download()
+	}
+	if err != nil {
 		skipOrFail(t, "apt-get download of the bootloader packages failed (run apt-get update?): %v\n%s", err, out)
 	}
 	tmp := root + ".tmp"
