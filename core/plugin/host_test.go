@@ -181,15 +181,15 @@ func TestDescribeIsCached(t *testing.T) {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	if strings.Join(names, ",") != "greet,needy,wrap" || len(p.Invalid) != 0 {
+	if strings.Join(names, ",") != "greet,loop-a,loop-b,needy,orphan,wrap" || len(p.Invalid) != 0 {
 		t.Errorf("formats %v, invalid %v", names, p.Invalid)
 	}
-	if got := e.host.FormatNames(ctx); strings.Join(got, ",") != "greet,needy,wrap" {
+	if got := e.host.FormatNames(ctx); strings.Join(got, ",") != "greet,loop-a,loop-b,needy,orphan,wrap" {
 		t.Errorf("FormatNames = %v", got)
 	}
 	// A second host finds the description in the cache.
 	p2, err := e.newHost(t).Plugin(ctx, "testfmt")
-	if err != nil || !p2.Cached || p2.Digest != p.Digest || len(p2.Formats) != 3 {
+	if err != nil || !p2.Cached || p2.Digest != p.Digest || len(p2.Formats) != 6 {
 		t.Fatalf("second describe: %v, cached %v, formats %v, invalid %v", err, p2 != nil && p2.Cached, p2.Formats, p2.Invalid)
 	}
 	// A changed binary is described afresh.

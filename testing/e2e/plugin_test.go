@@ -155,7 +155,7 @@ func TestPluginFormats(t *testing.T) {
 	}
 
 	r = kitEnv(t, dir, env, "plugin", "ls", "--cache", filepath.Join(dir, "cache"))
-	if r.code != 0 || !strings.Contains(r.stdout, "testfmt  1.0.0    1         format: greet, needy, wrap  "+sum[:12]+"  "+bin+" ($KIT_PLUGIN_PATH)") {
+	if r.code != 0 || !strings.Contains(r.stdout, "testfmt  1.0.0    1         format: greet, loop-a, loop-b, needy, orphan, wrap  "+sum[:12]+"  "+bin+" ($KIT_PLUGIN_PATH)") {
 		t.Errorf("kit plugin ls:\n%s", r)
 	}
 	r = kitEnv(t, dir, env, "plugin", "describe", "testfmt")
@@ -163,7 +163,7 @@ func TestPluginFormats(t *testing.T) {
 		t.Errorf("kit plugin describe:\n%s", r)
 	}
 	r = kitEnv(t, dir, env, "build", "--help")
-	if !strings.Contains(r.stdout, "from plugins: greet, needy, wrap") {
+	if !strings.Contains(r.stdout, "from plugins: greet, loop-a, loop-b, needy, orphan, wrap") {
 		t.Errorf("kit build --help does not list the plugin formats:\n%s", r.stdout)
 	}
 }
@@ -216,7 +216,7 @@ func TestPluginErrors(t *testing.T) {
 		{name: "config of an unselected format", args: []string{"--format-config", `wrap={}`}, noWork: true,
 			want: []string{"--format-config wrap: the format is neither selected (-f) nor needed by one that is (greet, tar)"}},
 		{name: "unknown format", args: []string{"-f", "nope"}, noWork: true,
-			want: []string{`-f nope: unknown output format "nope" (built in: docker, kernel+initrd, tar, tar-kernel-initrd; from plugins: greet, needy, wrap)`}},
+			want: []string{`-f nope: unknown output format "nope" (built in: docker, kernel+initrd, tar, tar-kernel-initrd; from plugins: greet, loop-a, loop-b, needy, orphan, wrap)`}},
 		{name: "crash", behaviour: "crash",
 			want: []string{"format greet: ", "plugin testfmt (" + bin + "), format greet: the plugin process died during the build", "exit status 3"}},
 		{name: "hang", behaviour: "hang", args: []string{"--plugin-timeout", "3s"},

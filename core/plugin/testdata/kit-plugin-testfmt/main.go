@@ -9,7 +9,8 @@
 //	       ignores cancellation: only a kill stops it)
 //
 // "wrap" needs greet and wraps its output; "needy" needs initrd.img and an
-// image "boot", and lists what it got.
+// image "boot", and lists what it got. "loop-a" and "loop-b" need each
+// other and "orphan" needs a format nobody serves: a host must refuse them.
 package main
 
 import (
@@ -171,10 +172,22 @@ func (needy) Build(ctx context.Context, req *sdk.BuildRequest) ([]sdk.File, erro
 	return []sdk.File{{Suffix: ".needy", Path: out}}, nil
 }
 
+// broken is a format whose needs cannot be met.
+type broken struct{ name, need string }
+
+func (b broken) Info() sdk.FormatInfo {
+	return sdk.FormatInfo{Name: b.name, Version: "1", Outputs: []sdk.Output{{Suffix: ".x"}}, Needs: []string{b.need}}
+}
+
+func (b broken) Build(context.Context, *sdk.BuildRequest) ([]sdk.File, error) {
+	return nil, fmt.Errorf("%s cannot be built", b.name)
+}
+
 func main() {
 	sdk.Serve(sdk.Plugin{
 		Name:    "testfmt",
 		Version: "1.0.0",
-		Formats: []sdk.Format{greet{}, wrap{}, needy{}},
+		Formats: []sdk.Format{greet{}, wrap{}, needy{},
+			broken{"loop-a", "loop-b"}, broken{"loop-b", "loop-a"}, broken{"orphan", "no-such-format"}},
 	})
 }
