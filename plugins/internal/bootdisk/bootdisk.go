@@ -168,7 +168,7 @@ func RawBIOS(ctx context.Context, w io.WriterAt, in Input) (*Result, error) {
 	}
 	bs := written.BootSector
 	mergeBootSector(&bs, sysBS)
-	if err := d.vol.WriteBootSector(io.NewOffsetWriter(w, partStart), bs); err != nil {
+	if err := d.vol.WriteBootSector(ctx, io.NewOffsetWriter(w, partStart), bs); err != nil {
 		return nil, fmt.Errorf("raw-bios: %w", err)
 	}
 	typ := partition.MBRTypeFAT32LBA

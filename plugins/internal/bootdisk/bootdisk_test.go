@@ -256,11 +256,20 @@ func TestBoot(t *testing.T) {
 	qemu := need(t, "qemu-system-x86_64")
 	k := kernel(t)
 	initrd := testInitrd(t)
-	for _, m := range modes {
-		t.Run(m.name, func(t *testing.T) {
+	// raw-bios twice: a derived size (a FAT16 partition) and 64 MiB (FAT32).
+	for _, tc := range []struct {
+		mode     int
+		diskSize int64
+		fat      fat.Type
+	}{{0, 0, fat.FAT16}, {0, 64 << 20, fat.FAT32}, {1, 0, fat.FAT32}} {
+		m := modes[tc.mode]
+		t.Run(fmt.Sprintf("%s-%v", m.name, tc.fat), func(t *testing.T) {
 			token := fmt.Sprintf("kit.test=%s-%d", m.name, os.Getpid())
-			in := Input{Kernel: k, Initrd: initrd, Cmdline: "console=ttyS0 panic=-1 " + token, Bootloader: bootloaderTar(t, m.pkgs...)}
-			path, _ := writeDisk(t, m.write, in)
+			in := Input{Kernel: k, Initrd: initrd, Cmdline: "console=ttyS0 panic=-1 " + token, Bootloader: bootloaderTar(t, m.pkgs...), DiskSize: tc.diskSize}
+			path, res := writeDisk(t, m.write, in)
+			if res.FAT != tc.fat {
+				t.Fatalf("%v partition, want %v", res.FAT, tc.fat)
+			}
 			dir := t.TempDir()
 			serial := filepath.Join(dir, "serial.log")
 			args := []string{"-machine", "q35", "-accel", "tcg", "-m", "512", "-display", "none", "-monitor", "none",
@@ -295,7 +304,7 @@ func TestBoot(t *testing.T) {
 			if !bytes.Contains(log, []byte(token)) {
 				t.Errorf("the command line did not reach the kernel:\n%s", tail(log, 2000))
 			}
-			t.Logf("%s booted to the marker in %s", m.name, time.Since(start).Round(time.Second))
+			t.Logf("%s (%v, %d MiB) booted to the marker in %s", m.name, res.FAT, res.Size>>20, time.Since(start).Round(time.Second))
 		})
 	}
 }

@@ -94,7 +94,10 @@ func (v *Volume) Write(ctx context.Context, w io.WriterAt) (*Written, error) {
 // WriteBootSector replaces the volume's boot sector (and its FAT32 backup
 // copy) with bs, e.g. after a boot loader merged its code into
 // Written.BootSector.
-func (v *Volume) WriteBootSector(w io.WriterAt, bs [SectorSize]byte) error {
+func (v *Volume) WriteBootSector(ctx context.Context, w io.WriterAt, bs [SectorSize]byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if _, err := w.WriteAt(bs[:], 0); err != nil {
 		return fmt.Errorf("fat: writing the boot sector: %w", err)
 	}
