@@ -34,6 +34,41 @@ func (x *execution) Create(ctx context.Context) (graph.BlobWriter, error) {
 	return x.s.store.Create(ctx)
 }
 
+// fileMover is implemented by stores that can take a file into the store
+// without copying it (core/cache.Store).
+type fileMover interface {
+	MoveFile(ctx context.Context, path string, want graph.Digest) (graph.Output, error)
+}
+
+// MoveFile takes the file at path (normally in one of the op's scratch
+// directories) into the store as a blob, verified against want unless it is
+// empty; the file is gone from path afterwards. Plugin format steps use it
+// for their outputs, which can be whole disk images: the store renames
+// instead of copying when it can.
+func (x *execution) MoveFile(ctx context.Context, path string, want graph.Digest) (graph.Output, error) {
+	if m, ok := x.s.store.(fileMover); ok {
+		return m.MoveFile(ctx, path, want)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return graph.Output{}, err
+	}
+	defer f.Close()
+	w, err := x.s.store.Create(ctx)
+	if err != nil {
+		return graph.Output{}, err
+	}
+	defer w.Close()
+	if _, err := io.Copy(w, f); err != nil {
+		return graph.Output{}, err
+	}
+	out, err := w.Commit("", "", want)
+	if err != nil {
+		return graph.Output{}, err
+	}
+	return out, os.Remove(path)
+}
+
 func (x *execution) TempDir() (string, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
