@@ -134,8 +134,8 @@ func TestLayout(t *testing.T) {
 				if !strings.Contains(cfg, "APPEND "+in.Cmdline+"\n") || !strings.Contains(cfg, "SERIAL 0 115200") {
 					t.Errorf("syslinux.cfg:\n%s", cfg)
 				}
-				if out := run(t, "mattrib", "-i", part, "::/LDLINUX.SYS"); !strings.Contains(out, "SHR") && !strings.Contains(out, "S H R") && !strings.Contains(out, "  SHR") {
-					t.Logf("mattrib LDLINUX.SYS: %s", out)
+				if out := run(t, "mattrib", "-i", part, "::/LDLINUX.SYS"); !strings.Contains(out, " SHR ") {
+					t.Errorf("LDLINUX.SYS is not system, hidden and read-only: %s", out)
 				}
 			}
 			again, _ := writeDisk(t, m.write, in)
@@ -177,10 +177,11 @@ func TestDiskSize(t *testing.T) {
 		t.Run(m.name, func(t *testing.T) {
 			boot := bootloaderTar(t, m.pkgs...)
 			in := Input{Kernel: k, Initrd: i, Bootloader: boot, DiskSize: 100 << 20}
-			_, res := writeDisk(t, m.write, in)
-			if res.Size != 100<<20 || res.PartitionOffset != 1<<20 || res.PartitionOffset+res.PartitionSize > res.Size {
+			path, res := writeDisk(t, m.write, in)
+			if res.Size != 100<<20 || res.PartitionOffset != 1<<20 || res.PartitionOffset+res.PartitionSize > res.Size || res.FAT != fat.FAT32 {
 				t.Errorf("result %+v", res)
 			}
+			run(t, "fsck.vfat", "-n", extractPartition(t, path, res))
 			in.DiskSize = 4 << 20
 			_, err := m.write(context.Background(), discard{}, in)
 			if !errors.Is(err, ErrTooSmall) || !strings.Contains(err.Error(), "needs at least") {
