@@ -64,11 +64,13 @@ type Result struct {
 // boot files.
 var ErrTooSmall = errors.New("disk size too small")
 
-// RawEFI writes a GPT disk with one EFI System Partition (FAT32) holding
+// RawEFI writes a GPT disk with one EFI System Partition holding
 // systemd-boot as the removable-media loader EFI/BOOT/BOOTX64.EFI,
 // loader/loader.conf, loader/entries/kit.conf (booting /kernel with
-// /initrd.img and the command line), and the kernel and initrd. w must read
-// as zeros where nothing is written (a new or truncated file).
+// /initrd.img and the command line), and the kernel and initrd. The ESP is
+// FAT32 as the UEFI specification asks of fixed disks, so it is at least
+// about 33 MiB (65525 clusters). w must read as zeros where nothing is
+// written (a new or truncated file).
 func RawEFI(ctx context.Context, w io.WriterAt, in Input) (*Result, error) {
 	if err := checkCmdline(in.Cmdline); err != nil {
 		return nil, err
