@@ -335,10 +335,14 @@ func (f *Format) Write(ctx context.Context, x graph.Exec, in format.Input, opts 
 	cancel()
 	r.removeSink(s)
 	if err != nil {
-		// Stop the plugin before returning: nothing may write into the
-		// scratch directory once the step is over, and a plugin that
-		// failed this way is not trusted with the next step.
-		f.host.drop(f.plugin, r)
+		// Unless the plugin simply answered with an error, stop it before
+		// returning: nothing may write into the scratch directory once the
+		// step is over, and a plugin that failed this way is not trusted
+		// with the next step. (The SDK client has already stopped a plugin
+		// that died or whose call was cancelled; drop forgets it.)
+		if !answered(err) || timedOut.Load() || ctx.Err() != nil {
+			f.host.drop(f.plugin, r)
+		}
 		switch {
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
@@ -349,9 +353,21 @@ func (f *Format) Write(ctx context.Context, x graph.Exec, in format.Input, opts 
 	}
 	outs, err := f.ingest(ctx, x, scratch, arts)
 	if err != nil {
+		f.host.drop(f.plugin, r)
 		return nil, f.fail(err)
 	}
 	return outs, nil
+}
+
+// answered reports whether a failed build call is the plugin's own answer
+// (its Build returned an error), after which the plugin is still sound.
+func answered(err error) bool {
+	for _, e := range []error{client.ErrPluginExited, client.ErrBadArtifact, client.ErrClosed, client.ErrChecksumMismatch, client.ErrIncompatibleProtocol, context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, e) {
+			return false
+		}
+	}
+	return true
 }
 
 // explain turns a failed build call into a message for users: the SDK's

@@ -448,6 +448,7 @@ func TestBuildFailures(t *testing.T) {
 		changed bool // modify the binary after the host found it
 		want    []string
 	}{
+		{name: "error", format: "greet", env: "bogus", want: []string{"plugin testfmt (", `format greet: unknown behaviour "bogus"`}},
 		{name: "crash", format: "greet", env: "crash", want: []string{"plugin testfmt (", "format greet", "the plugin process died during the build", "exit status 3"}},
 		{name: "hang", format: "greet", env: "hang", opts: []plugin.Option{plugin.WithBuildTimeout(3 * time.Second)},
 			want: []string{"plugin testfmt (", "format greet", "no answer within 3s (--plugin-timeout); the plugin was stopped"}},
