@@ -57,6 +57,8 @@ func sample() []Entry {
 		{Path: "deep/a/b/c/d/e/f/g/h/i/j/file.txt", Type: TypeFile, Mode: 0o644, Data: BytesSource([]byte("deep"))},
 		{Path: "names/" + long, Type: TypeFile, Mode: 0o644, Data: BytesSource([]byte("long name"))},
 		{Path: "names/abs", Type: TypeSymlink, Mode: 0o777, Target: "/" + strings.Repeat("component/", 90) + "end"},
+		{Path: "names/slashes", Type: TypeSymlink, Mode: 0o777, Target: "../a/b/./c/"},
+		{Path: "names/root", Type: TypeSymlink, Mode: 0o777, Target: "/"},
 		{Path: "names/dotted.name.tar.gz", Type: TypeFile, Mode: 0o644, Data: BytesSource(bytes.Repeat([]byte{1, 2, 3}, 100000))},
 		{Path: "names/ünïcødé", Type: TypeFile, Mode: 0o644, Data: BytesSource([]byte("utf-8"))},
 	}

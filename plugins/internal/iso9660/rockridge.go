@@ -114,26 +114,28 @@ func suSL(target string) [][]byte {
 		copy(c[2:], content)
 		comps = append(comps, c)
 	}
+	rest := target
 	if strings.HasPrefix(target, "/") {
 		add(0x08, "")
+		rest = target[1:]
 	}
-	for c := range strings.SplitSeq(target, "/") {
-		switch c {
-		case "":
-		case ".":
-			add(0x02, "")
-		case "..":
-			add(0x04, "")
-		default:
-			for len(c) > 248 {
-				add(0x01, c[:248])
-				c = c[248:]
+	if rest != "" {
+		// Every component is kept, empty ones too: Linux joins them
+		// with slashes, so "a//b" and "dir/" come back as they were.
+		for c := range strings.SplitSeq(rest, "/") {
+			switch c {
+			case ".":
+				add(0x02, "")
+			case "..":
+				add(0x04, "")
+			default:
+				for len(c) > 248 {
+					add(0x01, c[:248])
+					c = c[248:]
+				}
+				add(0, c)
 			}
-			add(0, c)
 		}
-	}
-	if len(comps) == 0 { // "/" alone gave the root; "" is refused by Add
-		add(0x08, "")
 	}
 	var out [][]byte
 	var cur []byte
