@@ -6,4 +6,10 @@
 //
 // Every date comes from SOURCE_DATE_EPOCH and every location from the sorted
 // tree, so the same entries always give the same bytes.
+//
+// Limits: files are under 4 GiB (one extent each); there is no Joliet tree
+// and no relocation of directories deeper than 8 levels (Linux, xorriso and
+// isolinux read Rock Ridge and deep trees as they are). Linux reads at most
+// 253 bytes of a Rock Ridge name (a 254- or 255-byte name shows its first
+// 250) and misreads device minors above 255; xorriso reads both.
 package iso9660

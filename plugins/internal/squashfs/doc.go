@@ -4,4 +4,8 @@
 // links, device nodes, fifos, owners, modes, times clamped to
 // SOURCE_DATE_EPOCH and extended attributes. File data is compressed and
 // written as it streams in; only the metadata is kept in memory.
+//
+// Not written: duplicate-file detection, the NFS export table and the
+// directory index of large directories (the kernel reads directories
+// without one).
 package squashfs
