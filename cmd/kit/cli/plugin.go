@@ -153,10 +153,12 @@ func newPluginLsCmd(o *pluginOptions) *cobra.Command {
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tVERSION\tPROTOCOL\tCOMPONENTS\tSHA256\tPATH")
+			var broken []*plugin.Plugin
 			for _, p := range ps {
 				version, proto, comps := "?", "?", ""
 				if p.Err != nil {
-					comps = "error: " + oneLine(p.Err.Error())
+					comps = "(unusable, see below)"
+					broken = append(broken, p)
 				} else {
 					version, proto, comps = p.Version(), fmt.Sprint(p.Protocol()), components(p.Description)
 				}
@@ -165,7 +167,13 @@ func newPluginLsCmd(o *pluginOptions) *cobra.Command {
 					fmt.Fprintf(tw, "\t\t\t\t\tshadows %s\n", s)
 				}
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			for _, p := range broken {
+				fmt.Fprintf(out, "\n%s: %v\n", p.Path, p.Err)
+			}
+			return nil
 		},
 	}
 }
@@ -271,13 +279,6 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-func oneLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i] + " …"
-	}
-	return s
 }
 
 func searchPathText() string {
