@@ -1,0 +1,184 @@
+package formatdisk
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/kitbuild/kit/plugins/internal/vdisk/qcow2"
+	"github.com/kitbuild/kit/plugins/internal/vdisk/vhd"
+	"github.com/kitbuild/kit/plugins/internal/vdisk/vmdk"
+	"github.com/kitbuild/kit/sdk"
+)
+
+// Name is the plugin's name: its binary is kit-plugin-format-disk.
+const Name = "format-disk"
+
+// Version is the plugin's version.
+const Version = "0.1.0"
+
+// Names of the formats the plugin serves.
+const (
+	RawBIOSName    = "raw-bios"
+	RawEFIName     = "raw-efi"
+	QCOW2BIOSName  = "qcow2-bios"
+	QCOW2EFIName   = "qcow2-efi"
+	VHDName        = "vhd"
+	DynamicVHDName = "dynamic-vhd"
+	VMDKName       = "vmdk"
+)
+
+// Output suffixes (the artifact is NAME+suffix). raw-bios, raw-efi,
+// qcow2-bios, qcow2-efi, vhd and vmdk are named as LinuxKit names them;
+// LinuxKit writes dynamic-vhd to NAME.vhd as well, which would overwrite
+// vhd's output when both are built, so kit names it NAME-dynamic.vhd.
+const (
+	RawBIOSSuffix    = "-bios.img"
+	RawEFISuffix     = "-efi.img"
+	QCOW2BIOSSuffix  = ".qcow2"
+	QCOW2EFISuffix   = "-efi.qcow2"
+	VHDSuffix        = ".vhd"
+	DynamicVHDSuffix = "-dynamic.vhd"
+	VMDKSuffix       = ".vmdk"
+)
+
+// Media types of the outputs (as shared-mime-info names them).
+const (
+	MediaTypeRaw   = "application/x-raw-disk-image"
+	MediaTypeQCOW2 = "application/x-qemu-disk"
+	MediaTypeVHD   = "application/x-vhd-disk"
+	MediaTypeVMDK  = "application/x-vmdk-disk"
+)
+
+// Plugin returns the plugin with every format it serves.
+func Plugin() sdk.Plugin {
+	return sdk.Plugin{Name: Name, Version: Version, Formats: Formats()}
+}
+
+// Formats returns the formats the plugin serves: raw-bios, raw-efi,
+// qcow2-bios, qcow2-efi, vhd, dynamic-vhd and vmdk.
+//
+// vhd, dynamic-vhd and vmdk wrap the raw-bios disk: the platforms that take
+// these formats boot them by BIOS by default (Hyper-V generation 1 VMs, the
+// only ones that boot a VHD rather than a VHDX; Azure generation 1 VMs;
+// VMware VMs, whose default firmware is BIOS), as LinuxKit's images for
+// them do.
+func Formats() []sdk.Format {
+	return []sdk.Format{
+		RawBIOS(),
+		RawEFI(),
+		Derived{
+			Name: QCOW2BIOSName, Version: "1", Source: RawBIOSName,
+			Output: sdk.Output{Suffix: QCOW2BIOSSuffix, MediaType: MediaTypeQCOW2},
+			Write:  writeQCOW2,
+		},
+		Derived{
+			Name: QCOW2EFIName, Version: "1", Source: RawEFIName,
+			Output: sdk.Output{Suffix: QCOW2EFISuffix, MediaType: MediaTypeQCOW2},
+			Write:  writeQCOW2,
+		},
+		Derived{
+			Name: VHDName, Version: "1", Source: RawBIOSName,
+			Output: sdk.Output{Suffix: VHDSuffix, MediaType: MediaTypeVHD},
+			Write: func(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, req *sdk.BuildRequest) error {
+				return vhd.WriteFixed(ctx, w, src, size, vhd.WithSourceDateEpoch(req.SourceDateEpoch))
+			},
+		},
+		Derived{
+			Name: DynamicVHDName, Version: "1", Source: RawBIOSName,
+			Output: sdk.Output{Suffix: DynamicVHDSuffix, MediaType: MediaTypeVHD},
+			Write: func(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, req *sdk.BuildRequest) error {
+				return vhd.WriteDynamic(ctx, w, src, size, vhd.WithSourceDateEpoch(req.SourceDateEpoch))
+			},
+		},
+		Derived{
+			Name: VMDKName, Version: "1", Source: RawBIOSName,
+			Output: sdk.Output{Suffix: VMDKSuffix, MediaType: MediaTypeVMDK},
+			Write: func(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, _ *sdk.BuildRequest) error {
+				return vmdk.Write(ctx, w, src, size)
+			},
+		},
+	}
+}
+
+func writeQCOW2(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, _ *sdk.BuildRequest) error {
+	return qcow2.Write(ctx, w, src, size)
+}
+
+// RawSuffix returns the output suffix of the raw disk format name
+// (raw-bios or raw-efi) and whether it is one.
+func RawSuffix(name string) (string, bool) {
+	switch name {
+	case RawBIOSName:
+		return RawBIOSSuffix, true
+	case RawEFIName:
+		return RawEFISuffix, true
+	}
+	return "", false
+}
+
+// InputName is the name under which a format that needs format gets its
+// output with suffix: "raw-bios/-bios.img".
+func InputName(format, suffix string) string {
+	return format + "/" + suffix
+}
+
+// input returns the path of a required input.
+func input(req *sdk.BuildRequest, name string) (string, error) {
+	in, ok := req.Inputs[name]
+	if !ok || in.Path == "" {
+		return "", fmt.Errorf("input %s is missing", name)
+	}
+	return in.Path, nil
+}
+
+// maxCmdline bounds the command line read into memory.
+const maxCmdline = 64 << 10
+
+// Cmdline returns the kernel command line of the request's cmdline input
+// as one line: its words joined by single spaces ("" without the input).
+// A NUL byte or a file over 64 KiB is an error.
+func Cmdline(req *sdk.BuildRequest) (string, error) {
+	in, ok := req.Inputs[sdk.InputCmdline]
+	if !ok || in.Path == "" {
+		return "", nil
+	}
+	f, err := os.Open(in.Path)
+	if err != nil {
+		return "", fmt.Errorf("input %s: %w", sdk.InputCmdline, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxCmdline+1))
+	if err != nil {
+		return "", fmt.Errorf("input %s: %w", sdk.InputCmdline, err)
+	}
+	if len(b) > maxCmdline {
+		return "", fmt.Errorf("input %s: longer than %d bytes", sdk.InputCmdline, maxCmdline)
+	}
+	if strings.ContainsRune(string(b), 0) {
+		return "", fmt.Errorf("input %s: holds a NUL byte", sdk.InputCmdline)
+	}
+	return strings.Join(strings.Fields(string(b)), " "), nil
+}
+
+// CreateOutput creates the new file name in the request's scratch
+// directory.
+func CreateOutput(req *sdk.BuildRequest, name string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(req.ScratchDir, name), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("output: %w", err)
+	}
+	return f, nil
+}
+
+// logger returns the request's logger, or one that discards.
+func logger(req *sdk.BuildRequest) *slog.Logger {
+	if req.Log != nil {
+		return req.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
