@@ -14,6 +14,7 @@ import (
 	"github.com/kitbuild/kit/plugins/format-disk/disktest"
 	"github.com/kitbuild/kit/plugins/internal/bootdisk"
 	"github.com/kitbuild/kit/plugins/internal/partition"
+	"github.com/kitbuild/kit/plugins/internal/vdisk/vdisktest"
 	"github.com/kitbuild/kit/sdk"
 	"github.com/kitbuild/kit/sdk/client"
 	"github.com/kitbuild/kit/sdk/sdktest"
@@ -175,11 +176,12 @@ func TestRawErrors(t *testing.T) {
 	}
 }
 
-// TestDescribe: the plugin binary, started as kit starts it, serves every
-// format with its needs, outputs and images.
-func TestDescribe(t *testing.T) {
+// TestBinary: the plugin binary, started as kit starts it, serves every
+// format with its needs, outputs and images, and builds raw-bios and a
+// qcow2-bios from it.
+func TestBinary(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the plugin binary")
+		t.Skip("builds the plugin binary; skipped with -short")
 	}
 	c := sdktest.Start(t, sdktest.Build(t, "./cmd/kit-plugin-format-disk"))
 	desc, err := c.Describe(context.Background())
@@ -222,4 +224,9 @@ func TestDescribe(t *testing.T) {
 			t.Errorf("%s: outputs %+v needs %q images %q; want %s %q %q", name, comp.Outputs, comp.Needs, images, w.suffix, w.needs, w.images)
 		}
 	}
+	raw := sdktest.RunFormat(t, c, formatdisk.RawBIOSName, disktest.RawRequest(t, formatdisk.RawBIOSName))
+	q := sdktest.RunFormat(t, c, formatdisk.QCOW2BIOSName, client.BuildRequest{
+		Inputs: map[string]sdk.Input{"raw-bios/-bios.img": {Path: raw[0].Path, Digest: raw[0].Digest}},
+	})
+	vdisktest.SameContent(t, vdisktest.QemuToRaw(t, q[0].Path, "qcow2"), raw[0].Path)
 }
