@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"encoding/binary"
 	"io/fs"
 	"math/rand/v2"
@@ -360,7 +362,17 @@ func MType(t testing.TB, img, name string) []byte {
 // the format-disk plugin served in process, and returns it as an input.
 func RawDisk(t testing.TB, format string) sdk.Input {
 	t.Helper()
+	return RawDiskSized(t, format, 0)
+}
+
+// RawDiskSized is RawDisk with the disk size set (diskSize in the config,
+// as --disk-size does); 0 derives it.
+func RawDiskSized(t testing.TB, format string, size int64) sdk.Input {
+	t.Helper()
 	req := RawRequest(t, format)
+	if size != 0 {
+		req.Config = json.RawMessage(fmt.Sprintf(`{%q: %d}`, formatdisk.DiskSizeKey, size))
+	}
 	req.ScratchDir = t.TempDir()
 	c := sdktest.Serve(t, formatdisk.Plugin())
 	arts, err := c.BuildFormat(context.Background(), format, req)
