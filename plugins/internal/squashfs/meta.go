@@ -79,6 +79,20 @@ type seqWriter struct {
 	off int64 // offset of the next byte written
 	buf []byte
 	at  int64 // offset of buf[0]
+	max int64 // the largest offset written before a rewind
+}
+
+// rewind moves the write offset back to off, dropping what was written
+// after it.
+func (s *seqWriter) rewind(off int64) {
+	s.max = max(s.max, s.off)
+	if off >= s.at {
+		s.buf = s.buf[:off-s.at]
+	} else {
+		s.buf = s.buf[:0]
+		s.at = off
+	}
+	s.off = off
 }
 
 func newSeqWriter(w io.WriterAt, off int64) *seqWriter {

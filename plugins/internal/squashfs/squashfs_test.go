@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -12,6 +13,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -38,6 +40,16 @@ func needTool(t testing.TB, name, pkg string) {
 
 // memWriterAt is an in-memory io.WriterAt.
 type memWriterAt struct{ b []byte }
+
+// zeroWriterAt is a memWriterAt that cannot be truncated.
+type zeroWriterAt struct{ m memWriterAt }
+
+func (z *zeroWriterAt) WriteAt(p []byte, off int64) (int, error) { return z.m.WriteAt(p, off) }
+
+func (m *memWriterAt) Truncate(n int64) error {
+	m.b = m.b[:n]
+	return nil
+}
 
 func (m *memWriterAt) WriteAt(p []byte, off int64) (int, error) {
 	if end := int(off) + len(p); end > len(m.b) {
@@ -108,6 +120,16 @@ func tree(bs int) []item {
 	}
 	for i := range 300 {
 		items = append(items, file(fmt.Sprintf("many/f%04d", i), 0o644, []byte(fmt.Sprint(i))))
+	}
+	// Copies (not hard links) of earlier files: written once, shared.
+	for _, it := range items {
+		switch it.h.Name {
+		case "bin/busybox", "data/many", "data/one", "data/sparse", "data/empty":
+			c := it
+			c.h.Name = "copies/" + path.Base(it.h.Name)
+			c.h.Mode = 0o600
+			items = append(items, c)
+		}
 	}
 	items = append(items, item{h: tar.Header{Name: "many/hardlink-to-many", Typeflag: tar.TypeLink, Linkname: "data/many", ModTime: mt}})
 	items = append(items, file("names/"+strings.Repeat("n", 255), 0o644, []byte("long name")))
@@ -270,8 +292,8 @@ func TestUnsquashfsList(t *testing.T) {
 			t.Errorf("made parent %q: %q, want %q", made, got[made], w)
 		}
 	}
-	if len(got) != len(items)+20 { // the 20 parents made: deep/a/.../p, link, many, names
-		t.Errorf("unsquashfs lists %d entries, want %d", len(got), len(items)+20)
+	if len(got) != len(items)+21 { // the 21 parents made: copies, deep/a/.../p, link, many, names
+		t.Errorf("unsquashfs lists %d entries, want %d", len(got), len(items)+21)
 	}
 }
 
@@ -509,5 +531,45 @@ func BenchmarkFromTar(b *testing.B) {
 			}
 			b.ReportMetric(float64(size)/float64(total), "ratio")
 		})
+	}
+}
+
+// TestDuplicates: a copy of a file larger than the output buffer, last in
+// the tar, is rewound and shares the first file's blocks; nothing of it is
+// left past the end of the image.
+func TestDuplicates(t *testing.T) {
+	needTool(t, "unsquashfs", "squashfs-tools")
+	rng := rand.New(rand.NewPCG(5, 6))
+	big := make([]byte, 3<<20+1234)
+	for i := range big {
+		big[i] = byte(rng.Uint32())
+	}
+	mt := time.Unix(epoch, 0)
+	items := []item{
+		{h: tar.Header{Name: "a", Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(big)), ModTime: mt}, data: big},
+		{h: tar.Header{Name: "b", Typeflag: tar.TypeReg, Mode: 0o600, Size: int64(len(big)), ModTime: mt}, data: big},
+	}
+	img := build(t, tarOf(t, items))
+	if len(img) > len(big)+len(big)/10 {
+		t.Errorf("image of two copies of %d incompressible bytes is %d bytes: not shared", len(big), len(img))
+	}
+	// A writer that cannot be truncated gets zeros where the copy was.
+	var z zeroWriterAt
+	if _, err := FromTar(context.Background(), &z, bytes.NewReader(tarOf(t, items)), epoch); err != nil {
+		t.Fatal(err)
+	}
+	used := binary.LittleEndian.Uint64(z.m.b[40:])
+	if len(z.m.b) < 2*len(big) || !bytes.Equal(z.m.b[used:], make([]byte, len(z.m.b)-int(used))) || !bytes.Equal(z.m.b[:used], img[:used]) {
+		t.Errorf("untruncated image: %d bytes, %d used, bytes past the end not zero or image differs", len(z.m.b), used)
+	}
+	p := writeTemp(t, img)
+	dir := filepath.Join(t.TempDir(), "x")
+	if out, err := exec.Command("unsquashfs", "-q", "-n", "-d", dir, p).CombinedOutput(); err != nil {
+		t.Fatalf("unsquashfs: %v\n%s", err, out)
+	}
+	for _, n := range []string{"a", "b"} {
+		if b, _ := os.ReadFile(filepath.Join(dir, n)); !bytes.Equal(b, big) {
+			t.Errorf("%s differs", n)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package squashfs
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -127,6 +128,7 @@ type Writer struct {
 	idIdx  map[uint32]uint16
 	xattrs []xattrSet
 	xidx   map[string]uint32
+	dups   map[dupKey]*inode
 	count  uint32
 	closed bool
 	bufs   [][]byte
@@ -139,7 +141,8 @@ type fragment struct {
 }
 
 // NewWriter starts an image written to w from offset 0; times are clamped
-// to epoch (SOURCE_DATE_EPOCH), which is also the image's time.
+// to epoch (SOURCE_DATE_EPOCH), which is also the image's time. When w has
+// a Truncate method (an *os.File), Close cuts it to the image's size.
 func NewWriter(w io.WriterAt, epoch int64, opts ...Option) (*Writer, error) {
 	o := options{comp: Zstd, blockSize: 128 << 10, workers: runtime.GOMAXPROCS(0)}
 	for _, opt := range opts {
@@ -157,7 +160,7 @@ func NewWriter(w io.WriterAt, epoch int64, opts ...Option) (*Writer, error) {
 		return nil, fmt.Errorf("squashfs: SOURCE_DATE_EPOCH %d out of the 32-bit range", epoch)
 	}
 	sw := &Writer{o: o, out: newSeqWriter(w, superSize), comp: c, epoch: epoch,
-		nodes: map[string]*inode{}, idIdx: map[uint32]uint16{}, xidx: map[string]uint32{}}
+		nodes: map[string]*inode{}, idIdx: map[uint32]uint16{}, xidx: map[string]uint32{}, dups: map[dupKey]*inode{}}
 	sw.root = &inode{typ: TypeDir, mode: 0o755, mtime: uint32(epoch), xattr: noXattr, children: map[string]*inode{}}
 	sw.nodes[""] = sw.root
 	sw.root.parent = sw.root
@@ -331,9 +334,44 @@ func (w *Writer) dir(p string) (*inode, error) {
 	return n, nil
 }
 
-// writeData reads a file's data, writes its full blocks (compressed, in
-// batches compressed in parallel) and puts its tail in a fragment.
+// dupKey identifies a file's content.
+type dupKey struct {
+	size uint64
+	sum  [sha256.Size]byte
+}
+
+// writeData writes a file's data; a file whose content was written before
+// is rewound and shares the earlier file's blocks and fragment.
 func (w *Writer) writeData(ctx context.Context, in *inode, r io.Reader, size int64) error {
+	// A fragment that this file's tail would overflow is written first, so
+	// that rewinding a duplicate drops nothing but the duplicate.
+	if tail := int(size % int64(w.o.blockSize)); tail > 0 && len(w.frag)+tail > w.o.blockSize {
+		if err := w.flushFragment(); err != nil {
+			return err
+		}
+	}
+	off, fragLen := w.out.off, len(w.frag)
+	h := sha256.New()
+	if err := w.writeBlocks(ctx, in, io.TeeReader(r, h), size); err != nil {
+		return err
+	}
+	key := dupKey{size: uint64(size)}
+	h.Sum(key.sum[:0])
+	first, ok := w.dups[key]
+	if !ok {
+		w.dups[key] = in
+		return nil
+	}
+	w.out.rewind(off)
+	w.frag = w.frag[:fragLen]
+	in.blocksStart, in.blockSizes, in.sparse = first.blocksStart, first.blockSizes, first.sparse
+	in.frag, in.fragOf = first.frag, first.fragOf
+	return nil
+}
+
+// writeBlocks reads a file's data, writes its full blocks (compressed, in
+// batches compressed in parallel) and puts its tail in a fragment.
+func (w *Writer) writeBlocks(ctx context.Context, in *inode, r io.Reader, size int64) error {
 	bs := int64(w.o.blockSize)
 	in.size = uint64(size)
 	in.blocksStart = uint64(w.out.off)
@@ -522,7 +560,7 @@ func (w *Writer) Close(ctx context.Context) (int64, error) {
 		blockSize:   uint32(w.o.blockSize),
 		fragments:   uint32(len(w.frags)),
 		comp:        uint16(w.o.comp),
-		flags:       flagAlwaysFragments,
+		flags:       flagAlwaysFragments | flagDuplicates,
 		ids:         uint16(len(w.ids)),
 		rootRef:     w.root.ref,
 		xattrStart:  noTable,
@@ -566,7 +604,14 @@ func (w *Writer) Close(ctx context.Context) (int64, error) {
 		sb.flags |= flagNoXattrs
 	}
 	sb.bytesUsed = uint64(w.out.off)
-	if pad := (4096 - w.out.off%4096) % 4096; pad > 0 {
+	// Pad to 4 KiB. Bytes of rewound duplicates left past the end are cut
+	// off when w can be truncated (an *os.File), zeroed otherwise.
+	end := w.out.off
+	tr, canTruncate := w.out.w.(interface{ Truncate(int64) error })
+	if !canTruncate {
+		end = max(end, w.out.max)
+	}
+	if pad := end - w.out.off + (4096-end%4096)%4096; pad > 0 {
 		if err := put(make([]byte, pad)); err != nil {
 			return 0, fmt.Errorf("squashfs: write: %w", err)
 		}
@@ -576,6 +621,11 @@ func (w *Writer) Close(ctx context.Context) (int64, error) {
 	}
 	if _, err := w.out.w.WriteAt(sb.bytes(), 0); err != nil {
 		return 0, fmt.Errorf("squashfs: write superblock: %w", err)
+	}
+	if canTruncate {
+		if err := tr.Truncate(w.out.off); err != nil {
+			return 0, fmt.Errorf("squashfs: truncate: %w", err)
+		}
 	}
 	return w.out.off, nil
 }
@@ -609,7 +659,7 @@ func (w *Writer) lookupTable(entries []byte) (uint64, error) {
 const (
 	tDir, tFile, tSymlink, tBlock, tChar, tFifo              = 1, 2, 3, 4, 5, 6
 	tLDir, tLFile, tLSymlink, tLBlock, tLChar, tLFifo        = 8, 9, 10, 11, 12, 13
-	flagNoXattrs, flagAlwaysFragments                 uint16 = 0x0200, 0x0020
+	flagNoXattrs, flagAlwaysFragments, flagDuplicates uint16 = 0x0200, 0x0020, 0x0040
 )
 
 // basicType is an inode's type as directory entries record it.
