@@ -3,9 +3,9 @@
 // files (with fragments and sparse blocks), directories, symlinks, hard
 // links, device nodes, fifos, owners, modes, times clamped to
 // SOURCE_DATE_EPOCH and extended attributes. File data is compressed and
-// written as it streams in; only the metadata is kept in memory.
+// written as it streams in (copies of earlier files share their data); only
+// the metadata is kept in memory.
 //
-// Not written: duplicate-file detection, the NFS export table and the
-// directory index of large directories (the kernel reads directories
-// without one).
+// Not written: the NFS export table and the directory index of large
+// directories (the kernel reads directories without one).
 package squashfs
