@@ -24,7 +24,8 @@ const (
 
 // Load reads the spec files at paths, decodes each, merges them in order
 // (see Merge) and validates the result. Problems in all files are reported
-// together.
+// together. A path ending in .hcl is an HCL spec (see LoadHCL) that must
+// hold exactly one system; its variables come from KIT_VAR_name.
 func Load(paths ...string) (*System, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("spec: no spec files given")
@@ -34,6 +35,28 @@ func Load(paths ...string) (*System, error) {
 		errs  Errors
 	)
 	for _, p := range paths {
+		if IsHCL(p) {
+			s, err := loadHCLSystem(p)
+			if err != nil {
+				if len(paths) == 1 {
+					return nil, err // Diagnostics, printed with snippets
+				}
+				var list Errors
+				for _, e := range unwrapAll(err) {
+					var se *Error
+					if errors.As(e, &se) {
+						list = append(list, se)
+					}
+				}
+				if len(list) == 0 {
+					return nil, err
+				}
+				errs = append(errs, list...)
+				continue
+			}
+			parts = append(parts, s)
+			continue
+		}
 		data, err := os.ReadFile(p)
 		if err != nil {
 			return nil, fmt.Errorf("spec: %w", err)
