@@ -85,6 +85,9 @@ func (b *bootloaders) index(ctx context.Context, p string) error {
 			if err != nil {
 				return fmt.Errorf("bootloader tar %s: %w", p, err)
 			}
+			if h.Size < 0 || off+h.Size > fi.Size() {
+				return fmt.Errorf("bootloader tar %s: %s: size %d past the end of the archive", p, h.Name, h.Size)
+			}
 			b.entries[name] = tarEntry{f: f, off: off, size: h.Size, mode: h.Mode}
 		case tar.TypeSymlink:
 			b.entries[name] = tarEntry{symlink: h.Linkname}
