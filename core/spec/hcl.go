@@ -53,6 +53,10 @@ type HCLFile struct {
 	Systems []NamedSystem
 	// Packages are the file's package blocks, in order.
 	Packages []PackageBlock
+	// Inputs are the local files the decoding read: the spec itself, then
+	// var files and the files read by file() and templatefile(), in the
+	// order first read (package directories are in Packages).
+	Inputs []string
 }
 
 // NamedSystem is one system of an HCL file.
