@@ -246,7 +246,6 @@ var defaultPackageResolver PackageResolver
 // one, a spec that refers to a package cannot be loaded by Load.
 func SetPackageResolver(r PackageResolver) { defaultPackageResolver = r }
 
-
 // unwrapAll returns the errors err joins, or err itself.
 func unwrapAll(err error) []error {
 	if u, ok := err.(interface{ Unwrap() []error }); ok {

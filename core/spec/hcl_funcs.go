@@ -42,7 +42,7 @@ func (d *hclDecoder) hclFunctions() map[string]function.Function {
 		"split": stdlib.SplitFunc, "strrev": stdlib.ReverseFunc, "substr": stdlib.SubstrFunc,
 		"title": stdlib.TitleFunc, "trim": stdlib.TrimFunc, "trimprefix": stdlib.TrimPrefixFunc,
 		"trimsuffix": stdlib.TrimSuffixFunc, "trimspace": stdlib.TrimSpaceFunc,
-		"strlen": stdlib.StrlenFunc,
+		"strlen":     stdlib.StrlenFunc,
 		"startswith": stringPredicate(strings.HasPrefix), "endswith": stringPredicate(strings.HasSuffix),
 		"strcontains": stringPredicate(strings.Contains),
 		// collections
