@@ -102,3 +102,29 @@ func TestLargeBlobCancelled(t *testing.T) {
 		t.Errorf("tmp/ after a cancelled blob: %v", got)
 	}
 }
+
+// BenchmarkLargeBlob writes and commits a 256 MiB blob in 64 KiB writes:
+// the writing and hashing behind the producer bound its throughput.
+func BenchmarkLargeBlob(b *testing.B) {
+	chunk := make([]byte, 64<<10)
+	rand.NewChaCha8([32]byte{2}).Read(chunk)
+	const size = 256 << 20
+	s := open(b, b.TempDir())
+	b.SetBytes(size)
+	for i := range b.N {
+		w, err := s.Create(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		chunk[0] = byte(i) // a new blob every time
+		for off := 0; off < size; off += len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := w.Commit("big", "", ""); err != nil {
+			b.Fatal(err)
+		}
+		w.Close()
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -103,10 +104,10 @@ func (s *Store) create(ctx context.Context) (*blobWriter, error) {
 // blobWriter implements graph.BlobWriter.
 //
 // Once a blob grows past behindAfter, writing to the file and hashing move
-// to a goroutine (see behind): the step producing the blob goes on
-// computing while its previous output is written and hashed on another
-// core, and the disk is given the data as it comes rather than all at once
-// by the fsync of Commit.
+// to two goroutines of their own (see behind): the step producing the blob
+// goes on computing while its previous output is written on one core and
+// hashed on another, and the disk is given the data as it comes rather
+// than all at once by the fsync of Commit.
 type blobWriter struct {
 	s    *Store
 	ctx  context.Context
@@ -118,7 +119,7 @@ type blobWriter struct {
 	done bool  // committed or discarded
 
 	bg  *behind // nil while the blob is small
-	cur []byte  // the buffer being filled for bg
+	cur *chunk  // the buffer being filled for bg
 }
 
 var _ graph.BlobWriter = (*blobWriter)(nil)
@@ -130,17 +131,27 @@ var _ graph.BlobWriter = (*blobWriter)(nil)
 const (
 	behindAfter    = 1 << 20
 	behindBufSize  = 1 << 20
-	behindBuffers  = 4
+	behindBuffers  = 6
 	writebackChunk = 8 << 20
 )
 
-// behind writes and hashes the buffers sent on full in order, and returns
-// them on free. After a write error it only returns buffers.
+// chunk is a buffer handed to the writer and the hasher; the last of them
+// to finish with it returns it to the free list.
+type chunk struct {
+	b    []byte
+	refs atomic.Int32
+}
+
+// behind writes the chunks sent on write to the file and hashes the chunks
+// sent on hash, each in order on a goroutine of its own, and returns every
+// chunk on free once both are done with it. After a write error the writer
+// only returns chunks.
 type behind struct {
-	full chan []byte
-	free chan []byte
-	done chan struct{} // closed when the goroutine has returned
-	err  atomic.Pointer[error]
+	write chan *chunk
+	hash  chan *chunk
+	free  chan *chunk
+	done  sync.WaitGroup // both goroutines
+	err   atomic.Pointer[error]
 }
 
 // failed returns the first write error, if any.
@@ -151,52 +162,77 @@ func (b *behind) failed() error {
 	return nil
 }
 
+// release returns c to the free list when the other goroutine is done
+// with it too.
+func (b *behind) release(c *chunk) {
+	if c.refs.Add(-1) == 0 {
+		c.b = c.b[:0]
+		b.free <- c
+	}
+}
+
 func (w *blobWriter) startBehind() {
 	b := &behind{
-		full: make(chan []byte, behindBuffers),
-		free: make(chan []byte, behindBuffers),
-		done: make(chan struct{}),
+		write: make(chan *chunk, behindBuffers),
+		hash:  make(chan *chunk, behindBuffers),
+		free:  make(chan *chunk, behindBuffers),
 	}
 	for range behindBuffers {
-		b.free <- make([]byte, 0, behindBufSize)
+		b.free <- &chunk{b: make([]byte, 0, behindBufSize)}
 	}
 	f, dg, off := w.f, w.dg, w.n
+	b.done.Add(2)
 	go func() {
-		defer close(b.done)
+		defer b.done.Done()
 		started := off // writeback has been started below this offset
-		for buf := range b.full {
+		for c := range b.write {
 			if b.failed() == nil {
-				if _, err := f.Write(buf); err != nil {
+				if _, err := f.Write(c.b); err != nil {
 					b.err.Store(&err)
 				} else {
-					dg.Write(buf)
-					off += int64(len(buf))
+					off += int64(len(c.b))
 				}
 				if off-started >= writebackChunk {
 					startWriteback(f, started, off-started)
 					started = off
 				}
 			}
-			b.free <- buf[:0]
+			b.release(c)
+		}
+	}()
+	go func() {
+		defer b.done.Done()
+		for c := range b.hash {
+			dg.Write(c.b)
+			b.release(c)
 		}
 	}()
 	w.bg = b
 }
 
-// stopBehind waits for every buffer to be written and returns the first
-// write error.
+// send hands the current chunk to the writer and the hasher.
+func (w *blobWriter) send() {
+	c := w.cur
+	w.cur = nil
+	c.refs.Store(2)
+	w.bg.write <- c
+	w.bg.hash <- c
+}
+
+// stopBehind waits for every buffer to be written and hashed and returns
+// the first write error.
 func (w *blobWriter) stopBehind() error {
 	b := w.bg
 	if b == nil {
 		return nil
 	}
-	w.bg = nil
-	if len(w.cur) > 0 {
-		b.full <- w.cur
+	if w.cur != nil && len(w.cur.b) > 0 {
+		w.send()
 	}
-	w.cur = nil
-	close(b.full)
-	<-b.done
+	w.bg, w.cur = nil, nil
+	close(b.write)
+	close(b.hash)
+	b.done.Wait()
 	return b.failed()
 }
 
@@ -231,12 +267,12 @@ func (w *blobWriter) Write(p []byte) (int, error) {
 		if w.cur == nil {
 			w.cur = <-w.bg.free
 		}
-		k := copy(w.cur[len(w.cur):cap(w.cur)], rest)
-		w.cur = w.cur[:len(w.cur)+k]
+		b := w.cur.b
+		k := copy(b[len(b):cap(b)], rest)
+		w.cur.b = b[:len(b)+k]
 		rest = rest[k:]
-		if len(w.cur) == cap(w.cur) {
-			w.bg.full <- w.cur
-			w.cur = nil
+		if len(w.cur.b) == cap(w.cur.b) {
+			w.send()
 		}
 	}
 	// A write error shows at the next Write or at Commit; the blob is

@@ -18,7 +18,7 @@ import (
 
 var _ solver.Store = (*cache.Store)(nil)
 
-func open(t *testing.T, dir string) *cache.Store {
+func open(t testing.TB, dir string) *cache.Store {
 	t.Helper()
 	s, err := cache.Open(dir)
 	if err != nil {
