@@ -9,8 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/errgroup"
 
@@ -106,16 +108,140 @@ type formatOutput struct {
 	Output graph.Output
 }
 
-// Run builds the specs.
+// Run builds the specs: one system, planned and solved in a Session of its
+// own.
 func Run(ctx context.Context, o Options) (*Result, error) {
 	if len(o.Specs) == 0 {
 		return nil, errors.New("no spec given")
 	}
+	s, err := NewSession(o)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	sys, err := s.Add(ctx, Target{
+		Specs:        o.Specs,
+		Formats:      o.Formats,
+		FormatConfig: o.FormatConfig,
+		DiskSize:     o.DiskSize,
+	})
+	if err != nil {
+		return nil, err
+	}
+	plan, err := graph.NewPlan(s.Env(), sys.Targets...)
+	if err != nil {
+		return nil, err
+	}
+	if o.DryRun {
+		nodes, err := s.Explain(ctx, plan)
+		if err != nil {
+			return nil, err
+		}
+		return &Result{Plan: nodes}, nil
+	}
+	results, err := s.Solve(ctx, plan)
+	if err != nil {
+		return nil, sys.Locate(err)
+	}
+	name := o.Name
+	if name == "" {
+		base := filepath.Base(o.Specs[0])
+		name = strings.TrimSuffix(base, filepath.Ext(base))
+	}
+	outDir := o.OutDir
+	if outDir == "" {
+		outDir = "."
+	}
+	arts, err := s.Write(ctx, sys, results, outDir, name)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Artifacts: arts}, nil
+}
+
+// Session plans systems into one DAG over one cache and solves them with one
+// solver, so that a node several systems share (an image fetched or
+// unpacked, a package built in the same graph) runs once: kit graph build
+// adds every system of a workspace to a Session; kit build adds one. Add the
+// systems one after the other; Solve and Write may then run concurrently.
+type Session struct {
+	o        Options
+	platform v1.Platform
+	fopts    fetch.Options
+
+	store  *cache.Store
+	unlock func()
+	host   *plugin.Host // made by the session, closed by Close
+	// floating resolves the tags that a system's lock does not pin (or all
+	// of them with --pull) once for every system of the session; each
+	// system's own resolver then finds them in its lock.
+	floating *fetch.Resolver
+
+	solverOnce sync.Once
+	solver     *solver.Solver
+}
+
+// Target is one system of a Session.
+type Target struct {
+	// Name, when set, prefixes the names of the system's own nodes
+	// ("web: assemble", "web: format tar"); nodes shared with other systems
+	// (fetch, unpack, kernel) keep their names.
+	Name string
+	// Specs are the spec files, merged in order. Specs[0] names the lock
+	// file (unless LockPath is set) and the spec in messages.
+	Specs []string
+	// System is the decoded system, when the caller already has it (a
+	// system of an HCL file); Specs are then not read.
+	System *spec.System
+	// LockPath is the lock file (default fetch.LockPath(Specs[0])).
+	LockPath string
+	// Formats are the output formats (default kernel+initrd).
+	Formats []string
+	// FormatConfig and DiskSize are as in Options.
+	FormatConfig map[string]json.RawMessage
+	DiskSize     int64
+	// Bind, when set, is asked for every image reference of the system
+	// before it is resolved: a non-nil Provided takes the image from a
+	// vertex of the same graph instead of a registry.
+	Bind func(ref string) (*Provided, error)
+}
+
+// Provided is an image made by a vertex of the graph (a package built in
+// the same kit graph build) instead of fetched from a registry.
+type Provided struct {
+	// Vertex makes the image, with the outputs of a fetch step: "manifest",
+	// "config", "layer/0"…
+	Vertex *graph.Vertex
+	// Config is the image's config, known before the image is built: its
+	// entrypoint, command, environment and labels (org.mobyproject.config)
+	// enter the plan.
+	Config v1.Config
+}
+
+// System is a system added to a Session: its targets (one format vertex
+// per format) and what planning it learnt.
+type System struct {
+	Target Target
+	// Spec is the loaded (merged, validated) spec.
+	Spec *spec.System
+	// Formats are the formats built, in the order of Targets.
+	Formats []string
+	// Targets holds one vertex per format.
+	Targets []*graph.Vertex
+	// Bound lists the image references taken from the graph (Bind).
+	Bound []string
+
+	planner *planner
+}
+
+// Locate adds the spec location of the node an error names, when known.
+func (s *System) Locate(err error) error { return s.planner.locate(err) }
+
+// NewSession checks the options shared by every system (architecture,
+// jobs, mirrors). The cache is opened by the first Add.
+func NewSession(o Options) (*Session, error) {
 	if o.Warnf == nil {
 		o.Warnf = func(string, ...any) {}
-	}
-	if len(o.Formats) == 0 {
-		o.Formats = []string{"kernel+initrd"}
 	}
 	platform, err := platformOf(o.Arch)
 	if err != nil {
@@ -135,15 +261,32 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := fopts.Validate(); err != nil {
 		return nil, fmt.Errorf("--mirror: %w", err)
 	}
-	sys, err := spec.Load(o.Specs...)
-	if err != nil {
-		return nil, err
-	}
-	for _, w := range sys.Warnings() {
-		o.Warnf("%s", w)
-	}
+	return &Session{o: o, platform: platform, fopts: fopts}, nil
+}
 
-	dir := o.CacheDir
+// Close releases the cache and stops the plugins the session started.
+func (s *Session) Close() {
+	if s.host != nil {
+		s.host.Close()
+		s.host = nil
+	}
+	if s.unlock != nil {
+		s.unlock()
+		s.unlock = nil
+	}
+}
+
+// Env is the environment of every key of the session's plans.
+func (s *Session) Env() graph.Env {
+	return graph.Env{Platform: s.platform.OS + "/" + s.platform.Architecture, SourceDateEpoch: s.o.SourceDateEpoch}
+}
+
+// Store opens the cache (once) and takes its shared lock until Close.
+func (s *Session) Store(ctx context.Context) (*cache.Store, error) {
+	if s.store != nil {
+		return s.store, nil
+	}
+	dir := s.o.CacheDir
 	if dir == "" {
 		dir = cache.DefaultDir()
 	}
@@ -155,19 +298,52 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
+	s.store, s.unlock = store, unlock
+	return store, nil
+}
+
+// Add loads a system, checks its formats, resolves its images (through its
+// lock file, which it updates) and plans its vertices. Errors carry the
+// spec location at fault.
+func (s *Session) Add(ctx context.Context, t Target) (*System, error) {
+	o := s.o
+	if len(t.Formats) == 0 {
+		t.Formats = []string{"kernel+initrd"}
+	}
+	o.Formats, o.FormatConfig, o.DiskSize = t.Formats, t.FormatConfig, t.DiskSize
+	sys := t.System
+	if sys == nil {
+		if len(t.Specs) == 0 {
+			return nil, errors.New("no spec given")
+		}
+		var err error
+		if sys, err = spec.Load(t.Specs...); err != nil {
+			return nil, err
+		}
+		for _, w := range sys.Warnings() {
+			o.Warnf("%s", w)
+		}
+	}
+	lockPath := t.LockPath
+	if lockPath == "" {
+		if len(t.Specs) == 0 {
+			return nil, errors.New("no spec file or lock file given")
+		}
+		lockPath = fetch.LockPath(t.Specs[0])
+	}
+	store, err := s.Store(ctx)
+	if err != nil {
+		return nil, err
+	}
 
 	// Formats, their configurations and the plugins serving them are
 	// checked before any work starts.
-	var host *plugin.Host // made here, closed here
-	defer func() {
-		if host != nil {
-			host.Close()
-		}
-	}()
-	formats, err := resolveFormats(ctx, &o, platform.Architecture, func() *plugin.Host {
+	formats, err := resolveFormats(ctx, &o, s.platform.Architecture, func() *plugin.Host {
 		if o.Plugins != nil {
 			return o.Plugins
+		}
+		if s.host != nil {
+			return s.host
 		}
 		hopts := []plugin.Option{plugin.WithCache(store), plugin.WithLog(func(name, level, msg string) {
 			if level == "warn" || level == "error" {
@@ -177,14 +353,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if o.PluginTimeout != 0 {
 			hopts = append(hopts, plugin.WithBuildTimeout(o.PluginTimeout))
 		}
-		host = plugin.NewHost(hopts...)
-		return host
+		s.host = plugin.NewHost(hopts...)
+		return s.host
 	})
 	if err != nil {
 		return nil, err
 	}
 
-	lockPath := fetch.LockPath(o.Specs[0])
 	lock, err := fetch.LoadLock(lockPath)
 	if err != nil {
 		return nil, err
@@ -192,78 +367,163 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := pinPlugins(lock, formats.plugins(), o.Pull); err != nil {
 		return nil, err
 	}
-	resolver := fetch.NewResolver(store, lock, fopts)
-	images, err := resolveImages(ctx, resolver, sys)
+	if s.floating == nil {
+		fo := s.fopts
+		fo.Pull, fo.Frozen = true, false
+		s.floating = fetch.NewResolver(store, nil, fo)
+	}
+	fo := s.fopts
+	fo.Pull = false // the floating resolver asked the registries
+	r := &resolution{
+		resolver: fetch.NewResolver(store, lock, fo),
+		floating: s.floating,
+		lock:     lock,
+		pull:     o.Pull,
+		frozen:   o.Locked,
+		platform: s.platform.String(),
+	}
+	images, err := resolveImages(ctx, r, sys, t.Bind)
 	if err != nil {
 		return nil, err
 	}
-	if err := resolveFormatImages(ctx, resolver, formats, images); err != nil {
+	if err := resolveFormatImages(ctx, r, formats, images, t.Bind); err != nil {
 		return nil, err
 	}
-	lock.Retain(append(images.refs(), formats.imageRefs()...)...)
+	lock.Retain(images.refs()...)
 	if err := lock.Save(lockPath); err != nil {
 		return nil, fmt.Errorf("lock file: %w", err)
 	}
 
-	p := &planner{sys: sys, images: images, resolver: resolver, epoch: o.SourceDateEpoch}
+	p := &planner{sys: sys, images: images, resolver: r.resolver, epoch: o.SourceDateEpoch}
+	if t.Name != "" {
+		p.prefix = t.Name + ": "
+	}
 	targets, err := p.plan(formats, o.Formats)
 	if err != nil {
 		return nil, err
 	}
-	plan, err := graph.NewPlan(graph.Env{Platform: platform.OS + "/" + platform.Architecture, SourceDateEpoch: o.SourceDateEpoch}, targets...)
+	var bound []string
+	for _, ref := range images.order {
+		if _, ok := images.provided[ref]; ok {
+			bound = append(bound, ref)
+		}
+	}
+	return &System{Target: t, Spec: sys, Formats: o.Formats, Targets: targets, Bound: bound, planner: p}, nil
+}
+
+// options returns the solver's options.
+func (s *Session) options() []solver.Option {
+	var sopts []solver.Option
+	if s.o.Jobs > 0 {
+		sopts = append(sopts, solver.WithJobs(s.o.Jobs))
+	}
+	if s.o.NoCache {
+		sopts = append(sopts, solver.WithNoCache())
+	}
+	if s.o.Explain {
+		sopts = append(sopts, solver.WithExplain())
+	}
+	return sopts
+}
+
+// Explain says, without building, what solving plan would do with each of
+// its nodes: "hit", "run" or "skip" (see PlanNode).
+func (s *Session) Explain(ctx context.Context, plan *graph.Plan) ([]PlanNode, error) {
+	store, err := s.Store(ctx)
 	if err != nil {
 		return nil, err
 	}
-
-	var sopts []solver.Option
-	if o.Jobs > 0 {
-		sopts = append(sopts, solver.WithJobs(o.Jobs))
-	}
-	if o.NoCache {
-		sopts = append(sopts, solver.WithNoCache())
-	}
-	if o.Explain {
-		sopts = append(sopts, solver.WithExplain())
-	}
-	if o.DryRun {
-		ex, err := solver.Explain(ctx, store, plan, sopts...)
-		if err != nil {
-			return nil, err
-		}
-		return &Result{Plan: dryRun(plan, ex)}, nil
-	}
-	if o.Events != nil {
-		sopts = append(sopts, solver.WithEvents(o.Events))
-	}
-	results, err := solver.New(store, sopts...).Solve(ctx, plan)
+	ex, err := solver.Explain(ctx, store, plan, s.options()...)
 	if err != nil {
-		return nil, p.locate(err)
+		return nil, err
 	}
+	return dryRun(plan, ex), nil
+}
 
+// Solve runs plan with the session's solver. Concurrent calls share the
+// nodes they have in common, and a node solved once is not looked up again
+// (see solver.Solver).
+func (s *Session) Solve(ctx context.Context, plan *graph.Plan) (map[graph.Key]graph.Result, error) {
+	store, err := s.Store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.solverOnce.Do(func() {
+		opts := s.options()
+		if s.o.Events != nil {
+			opts = append(opts, solver.WithEvents(s.o.Events))
+		}
+		s.solver = solver.New(store, opts...)
+	})
+	return s.solver.Solve(ctx, plan)
+}
+
+// Write copies the artifacts of a solved system into dir as name+suffix,
+// atomically (see writeOutputs).
+func (s *Session) Write(ctx context.Context, sys *System, results map[graph.Key]graph.Result, dir, name string) ([]Artifact, error) {
+	store, err := s.Store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := graph.NewPlan(s.Env(), sys.Targets...)
+	if err != nil {
+		return nil, err
+	}
 	var outs []formatOutput
 	for i, t := range plan.Targets {
 		r, ok := results[t.Key]
 		if !ok {
-			return nil, fmt.Errorf("format %s: no result", o.Formats[i])
+			return nil, fmt.Errorf("format %s: no result", sys.Formats[i])
 		}
 		for _, out := range r.Outputs {
-			outs = append(outs, formatOutput{Format: o.Formats[i], Output: out})
+			outs = append(outs, formatOutput{Format: sys.Formats[i], Output: out})
 		}
 	}
-	name := o.Name
-	if name == "" {
-		base := filepath.Base(o.Specs[0])
-		name = strings.TrimSuffix(base, filepath.Ext(base))
+	return writeOutputs(ctx, store, dir, name, outs)
+}
+
+// resolution resolves the images of one system: tags its lock does not pin
+// (all tags with --pull) through the session's floating resolver, once per
+// session, and then everything through the system's own resolver and lock.
+type resolution struct {
+	resolver *fetch.Resolver
+	floating *fetch.Resolver
+	lock     *fetch.Lock
+	pull     bool
+	frozen   bool
+	platform string
+}
+
+// resolve resolves ref.
+func (r *resolution) resolve(ctx context.Context, ref string) (*fetch.Image, error) {
+	if r.isFloating(ref) {
+		if _, err := r.floating.Resolve(ctx, ref); err != nil {
+			return nil, err
+		}
+		if e, ok := r.floating.Lock().Get(ref); ok {
+			r.lock.Record(ref, e.Digest, e.MediaType, r.platform, e.Platforms[r.platform])
+		}
 	}
-	outDir := o.OutDir
-	if outDir == "" {
-		outDir = "."
+	return r.resolver.Resolve(ctx, ref)
+}
+
+// isFloating reports whether ref is a tag the registry must be asked about.
+func (r *resolution) isFloating(ref string) bool {
+	if r.frozen {
+		return false // the system's resolver refuses it (ErrNotLocked)
 	}
-	arts, err := writeOutputs(ctx, store, outDir, name, outs)
+	nref, err := fetch.ParseRef(ref)
 	if err != nil {
-		return nil, err
+		return false // the system's resolver reports it
 	}
-	return &Result{Artifacts: arts}, nil
+	if _, ok := nref.(name.Digest); ok {
+		return false
+	}
+	if r.pull {
+		return true
+	}
+	_, locked := r.lock.Get(ref)
+	return !locked
 }
 
 // pinPlugins checks each plugin against its pin in the lock file, refusing
@@ -282,15 +542,25 @@ func pinPlugins(lock *fetch.Lock, ps []*plugin.Plugin, update bool) error {
 
 // resolveFormatImages resolves the images the formats declare (like the
 // spec's images: through the lock file, mirrors and --pull) into set.
-func resolveFormatImages(ctx context.Context, r *fetch.Resolver, formats *formatSet, set *imageSet) error {
+func resolveFormatImages(ctx context.Context, r *resolution, formats *formatSet, set *imageSet, bind func(string) (*Provided, error)) error {
 	type use struct{ format, image, ref string }
 	var uses []use
 	for _, name := range formats.order {
 		n := formats.nodes[name]
 		for _, im := range n.order {
-			if _, ok := set.byRef[n.images[im]]; !ok {
-				uses = append(uses, use{name, im, n.images[im]})
+			ref := n.images[im]
+			if _, ok := set.byRef[ref]; ok {
+				continue
 			}
+			bound, err := set.bind(ref, bind)
+			if err != nil {
+				return fmt.Errorf("format %s: image %s (%s): %w", name, im, ref, err)
+			}
+			if bound {
+				set.order = append(set.order, ref)
+				continue
+			}
+			uses = append(uses, use{name, im, ref})
 		}
 	}
 	imgs := make([]*fetch.Image, len(uses))
@@ -299,7 +569,7 @@ func resolveFormatImages(ctx context.Context, r *fetch.Resolver, formats *format
 	g.SetLimit(8)
 	for i, u := range uses {
 		g.Go(func() error {
-			img, err := r.Resolve(gctx, u.ref)
+			img, err := r.resolve(gctx, u.ref)
 			if err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
@@ -339,10 +609,38 @@ func platformOf(arch string) (v1.Platform, error) {
 // imageSet holds the resolved image of every reference in a spec.
 type imageSet struct {
 	byRef map[string]*fetch.Image
-	order []string
+	// provided holds the references bound to vertices of the graph
+	// (Target.Bind); their byRef image has the config only.
+	provided map[string]*graph.Vertex
+	order    []string
 }
 
-func (s *imageSet) refs() []string { return s.order }
+// refs returns the references resolved through the lock (the bound ones
+// are not locked).
+func (s *imageSet) refs() []string {
+	out := make([]string, 0, len(s.order))
+	for _, r := range s.order {
+		if _, ok := s.provided[r]; !ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// bind asks bind about ref and records a bound image; it reports whether
+// ref is bound.
+func (s *imageSet) bind(ref string, bind func(string) (*Provided, error)) (bool, error) {
+	if bind == nil {
+		return false, nil
+	}
+	p, err := bind(ref)
+	if err != nil || p == nil {
+		return false, err
+	}
+	s.byRef[ref] = &fetch.Image{Ref: ref, Repository: ref, Config: &v1.ConfigFile{Config: p.Config}}
+	s.provided[ref] = p.Vertex
+	return true, nil
+}
 
 // use is one place a spec names an image.
 type use struct {
@@ -371,27 +669,39 @@ func imageUses(sys *spec.System) []use {
 	return uses
 }
 
-// resolveImages resolves every image of the spec in parallel. A failure
-// names the spec location of the reference.
-func resolveImages(ctx context.Context, r *fetch.Resolver, sys *spec.System) (*imageSet, error) {
+// resolveImages binds (bind) or resolves every image of the spec, in
+// parallel. A failure names the spec location of the reference.
+func resolveImages(ctx context.Context, r *resolution, sys *spec.System, bind func(string) (*Provided, error)) (*imageSet, error) {
 	uses := imageUses(sys)
-	set := &imageSet{byRef: map[string]*fetch.Image{}}
+	set := &imageSet{byRef: map[string]*fetch.Image{}, provided: map[string]*graph.Vertex{}}
 	seen := map[string]bool{}
 	var distinct []use
+	var errs []error
 	for _, u := range uses {
-		if !seen[u.ref] {
-			seen[u.ref] = true
+		if seen[u.ref] {
+			continue
+		}
+		seen[u.ref] = true
+		set.order = append(set.order, u.ref)
+		bound, err := set.bind(u.ref, bind)
+		if err != nil {
+			errs = append(errs, &spec.Error{Pos: sys.Sources.Nearest(u.path), Msg: "image " + u.ref, Err: err})
+			continue
+		}
+		if !bound {
 			distinct = append(distinct, u)
-			set.order = append(set.order, u.ref)
 		}
 	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
 	imgs := make([]*fetch.Image, len(distinct))
-	errs := make([]error, len(distinct))
+	errs = make([]error, len(distinct))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for i, u := range distinct {
 		g.Go(func() error {
-			img, err := r.Resolve(gctx, u.ref)
+			img, err := r.resolve(gctx, u.ref)
 			if err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()

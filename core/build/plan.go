@@ -28,9 +28,12 @@ type planner struct {
 	images   *imageSet
 	resolver *fetch.Resolver
 	epoch    int64
+	// prefix starts the names of the system's own nodes (runtime, files,
+	// assemble, format) in a session of several systems: "web: ".
+	prefix string
 
 	fetches  map[graph.Digest]*graph.Vertex
-	unpacks  map[string]*graph.Vertex
+	unpacks  map[unpackID]*graph.Vertex
 	formatVs map[string]*graph.Vertex
 	// where maps node names to the spec location that caused them.
 	where map[string]spec.Pos
@@ -43,9 +46,20 @@ func (p *planner) vertex(name string, pos spec.Pos, op graph.Op, inputs ...*grap
 	return graph.NewVertex(name, op, inputs...)
 }
 
-// fetch returns the (shared) fetch vertex of an image.
+// unpackID identifies an unpack vertex: the vertex making the image, and
+// the mode.
+type unpackID struct {
+	image *graph.Vertex
+	mode  unpack.Mode
+}
+
+// fetch returns the (shared) fetch vertex of an image, or the vertex of the
+// graph the reference is bound to (Target.Bind).
 func (p *planner) fetch(ref string, pos spec.Pos) (*graph.Vertex, *fetch.Image, error) {
 	img := p.images.byRef[ref]
+	if v, ok := p.images.provided[ref]; ok {
+		return v, img, nil
+	}
 	if v, ok := p.fetches[img.Digest]; ok {
 		return v, img, nil
 	}
@@ -61,11 +75,11 @@ func (p *planner) fetch(ref string, pos spec.Pos) (*graph.Vertex, *fetch.Image, 
 // unpack returns the (shared) unpack vertex of an image in a mode: an
 // image used by several containers is unpacked once.
 func (p *planner) unpack(ref string, mode unpack.Mode, pos spec.Pos) (*graph.Vertex, error) {
-	fv, img, err := p.fetch(ref, pos)
+	fv, _, err := p.fetch(ref, pos)
 	if err != nil {
 		return nil, err
 	}
-	id := string(img.Digest) + "/" + mode.String()
+	id := unpackID{fv, mode}
 	if v, ok := p.unpacks[id]; ok {
 		return v, nil
 	}
@@ -79,7 +93,7 @@ func (p *planner) unpack(ref string, mode unpack.Mode, pos spec.Pos) (*graph.Ver
 // formats they need are wired in as their inputs.
 func (p *planner) plan(set *formatSet, formats []string) ([]*graph.Vertex, error) {
 	p.fetches = map[graph.Digest]*graph.Vertex{}
-	p.unpacks = map[string]*graph.Vertex{}
+	p.unpacks = map[unpackID]*graph.Vertex{}
 	p.formatVs = map[string]*graph.Vertex{}
 	p.where = map[string]spec.Pos{}
 	sys, src := p.sys, p.sys.Sources
@@ -164,7 +178,7 @@ func (p *planner) plan(set *formatSet, formats []string) ([]*graph.Vertex, error
 				}
 				return nil, &spec.Error{Pos: at, Msg: path + " (" + e.Name + ")", Err: err}
 			}
-			rv := p.vertex("runtime "+sec.name+"/"+e.Name, pos, rop)
+			rv := p.vertex(p.prefix+"runtime "+sec.name+"/"+e.Name, pos, rop)
 			layout.Container(assemble.Container{
 				Section:  assemble.Section(sec.name),
 				Index:    i,
@@ -188,14 +202,14 @@ func (p *planner) plan(set *formatSet, formats []string) ([]*graph.Vertex, error
 		if err != nil {
 			return nil, err
 		}
-		fv := p.vertex("files", src.Nearest("files"), files.Op{Entries: entries, SourceDateEpoch: p.epoch})
+		fv := p.vertex(p.prefix+"files", src.Nearest("files"), files.Op{Entries: entries, SourceDateEpoch: p.epoch})
 		layout.Files(add(fv))
 	}
 	aop, err := layout.Op()
 	if err != nil {
 		return nil, fmt.Errorf("assemble: %w", err)
 	}
-	av := p.vertex("assemble", spec.Pos{}, aop, inputs...)
+	av := p.vertex(p.prefix+"assemble", spec.Pos{}, aop, inputs...)
 
 	var targets []*graph.Vertex
 	for _, f := range formats {
@@ -461,7 +475,7 @@ func (p *planner) formatVertex(set *formatSet, name string, av *graph.Vertex) (*
 		}
 		inputs = append(inputs, v)
 	}
-	v := p.vertex("format "+name, spec.Pos{}, n.op, inputs...)
+	v := p.vertex(p.prefix+"format "+name, spec.Pos{}, n.op, inputs...)
 	p.formatVs[name] = v
 	return v, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/kitbuild/kit/core/cache"
 	"github.com/kitbuild/kit/core/graph"
@@ -78,6 +79,11 @@ type Plan struct {
 	Graph *graph.Plan
 	// Image is the pkg-image node.
 	Image *graph.Node
+	// Vertex is the pkg-image vertex, for planning the package inside a
+	// larger DAG (kit graph build): its outputs are those of a fetch step
+	// ("manifest", "config", "layer/0"…), so unpack and kernel steps take
+	// it as their input.
+	Vertex *graph.Vertex
 	// Tag is the content-derived tag: the first 20 hex digits of the image
 	// node's key, so it changes with pkg.yml, the lock, local files, Go
 	// sources, the architecture and SOURCE_DATE_EPOCH.
@@ -248,7 +254,18 @@ func NewPlan(ctx context.Context, def *Definition, store *cache.Store, opts Opti
 	}
 	target := gp.Targets[0]
 	tag := strings.TrimPrefix(string(target.Key), "sha256:")[:20]
-	return &Plan{Def: def, Graph: gp, Image: target, Tag: tag, Ref: name + ":" + tag}, nil
+	return &Plan{Def: def, Graph: gp, Image: target, Vertex: img, Tag: tag, Ref: name + ":" + tag}, nil
+}
+
+// ImageConfig returns the OCI config of the image the plan builds
+// (entrypoint, command, environment, working directory, user, labels with
+// org.mobyproject.config), known before the image is built.
+func (p *Plan) ImageConfig() (ocispec.ImageConfig, error) {
+	op, ok := p.Vertex.Op.(ImageOp)
+	if !ok {
+		return ocispec.ImageConfig{}, fmt.Errorf("package %s: the image vertex is not a %s step", p.Def.Image, KindImage)
+	}
+	return op.imageConfig()
 }
 
 func openStore(opts Options) (*cache.Store, error) {
