@@ -153,11 +153,15 @@ func (s *Store) PutAction(a *graph.Action) error {
 	if err != nil {
 		return fmt.Errorf("cache: put action %s: %w", a.Key, err)
 	}
-	if err := s.writeAtomic(s.actionPath(a.Key), b); err != nil {
+	if err := s.syncBlobs(); err != nil {
+		return fmt.Errorf("cache: put action %s (%s): %w", a.Key, a.Name, err)
+	}
+	if err := s.writeAtomic(s.actionPath(a.Key), b, syncFile); err != nil {
 		return fmt.Errorf("cache: put action %s (%s): %w", a.Key, a.Name, err)
 	}
 	if a.Name != "" {
-		if err := s.writeAtomic(s.namePath(a.Name), b); err != nil {
+		// Only explain reads names/; a damaged entry reads as none.
+		if err := s.writeAtomic(s.namePath(a.Name), b, syncNone); err != nil {
 			return fmt.Errorf("cache: put action %s: name %q: %w", a.Key, a.Name, err)
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 
@@ -339,9 +338,10 @@ func (w *blobWriter) commit(name, mediaType string, want graph.Digest, wantSize 
 			return graph.Output{}, fmt.Errorf("cache: blob %s: move into place: %w", got, err)
 		}
 	}
-	if err := syncDir(filepath.Dir(dst)); err != nil {
-		return graph.Output{}, err
-	}
+	// The directory is synced once for every blob linked so far before an
+	// action that names them is recorded (see syncBlobs): a link lost in a
+	// crash before that only makes the blob missing, never wrong.
+	w.s.linked.Add(1)
 	w.discard()
 	return out, nil
 }

@@ -124,7 +124,10 @@ func (s *Store) updateIndex(ctx context.Context, fn func(*v1.IndexManifest) erro
 	if err != nil {
 		return fmt.Errorf("cache: encode %s: %w", s.path(indexFile), err)
 	}
-	return s.writeAtomic(s.path(indexFile), append(b, '\n'))
+	if err := s.syncBlobs(); err != nil {
+		return err
+	}
+	return s.writeAtomic(s.path(indexFile), append(b, '\n'), syncFile)
 }
 
 // AddImage records a named image in index.json, so that the store (and

@@ -55,6 +55,10 @@ type Store struct {
 	ownerMu  sync.Mutex
 	owner    *os.File // locks/owner-<ownerTag>.lock, flocked while the Store lives
 	ownerTag string
+
+	// linked counts the blobs linked into blobs/ by this Store; synced is
+	// the count when blobs/ was last synced (see syncBlobs).
+	linked, synced atomic.Int64
 }
 
 // DefaultDir returns the cache directory to use when none is given:
@@ -181,9 +185,24 @@ func (s *Store) createOnce(name string, content []byte) error {
 	return syncDir(s.dir)
 }
 
-// writeAtomic replaces the file at dst with content: temp file, fsync,
-// rename, fsync of the directory.
-func (s *Store) writeAtomic(dst string, content []byte) error {
+// Durability of writeAtomic.
+const (
+	// syncAll syncs the file and then its directory: the new content is on
+	// the disk when writeAtomic returns.
+	syncAll = iota
+	// syncFile syncs the file before it is renamed into place, not the
+	// directory: after a crash the name holds the new content or the old
+	// one. For action entries: a lost one is a cache miss.
+	syncFile
+	// syncNone syncs nothing: after a crash the name may hold the new
+	// content, the old one, or an empty or damaged file. For entries that
+	// are only hints (names/), which readers check and ignore when damaged.
+	syncNone
+)
+
+// writeAtomic replaces the file at dst with content through a temp file
+// renamed into place, synced as durability says.
+func (s *Store) writeAtomic(dst string, content []byte, durability int) error {
 	f, err := s.createTemp("write-")
 	if err != nil {
 		return err
@@ -199,13 +218,38 @@ func (s *Store) writeAtomic(dst string, content []byte) error {
 	if err := f.Chmod(0o644); err != nil {
 		return fmt.Errorf("cache: chmod %s: %w", tmp, err)
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("cache: sync %s: %w", tmp, err)
+	if durability != syncNone {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("cache: sync %s: %w", tmp, err)
+		}
 	}
 	if err := os.Rename(tmp, dst); err != nil {
 		return fmt.Errorf("cache: rename into %s: %w", dst, err)
 	}
+	if durability != syncAll {
+		return nil
+	}
 	return syncDir(filepath.Dir(dst))
+}
+
+// syncBlobs syncs blobs/ unless no blob was linked by this Store since it
+// was last synced, so that the links of the blobs an action names are on
+// the disk before the action is. One sync covers every blob committed
+// before it, however many.
+func (s *Store) syncBlobs() error {
+	n := s.linked.Load()
+	if s.synced.Load() >= n {
+		return nil
+	}
+	if err := syncDir(s.path(blobsDir)); err != nil {
+		return err
+	}
+	for {
+		cur := s.synced.Load()
+		if cur >= n || s.synced.CompareAndSwap(cur, n) {
+			return nil
+		}
+	}
 }
 
 // syncDir fsyncs a directory so that a rename or link in it is durable.
