@@ -253,3 +253,34 @@ func unwrapAll(err error) []error {
 	}
 	return []error{err}
 }
+
+// ConvertYAML reads the YAML spec at path and returns its HCL form (see
+// EncodeHCL), headed by the YAML file's leading comment and a line naming
+// the source; the result's implicit system is named after the file it is
+// written to, so write it as NAME.kit.hcl to keep the name.
+func ConvertYAML(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("spec: %w", err)
+	}
+	s, err := Load(path)
+	if err != nil {
+		return nil, err
+	}
+	body, err := EncodeHCL(s)
+	if err != nil {
+		return nil, err
+	}
+	var head strings.Builder
+	for _, line := range strings.Split(string(data), "\n") {
+		if !strings.HasPrefix(line, "#") {
+			break
+		}
+		head.WriteString(line + "\n")
+	}
+	if head.Len() > 0 {
+		head.WriteString("#\n")
+	}
+	fmt.Fprintf(&head, "# Converted from %s by kit convert.\n\n", filepath.Base(path))
+	return append([]byte(head.String()), body...), nil
+}
