@@ -165,7 +165,9 @@ func (d *hclDecoder) pos(r hcl.Range) Pos {
 func (d *hclDecoder) record(src *SourceMap, path string, r hcl.Range) {
 	p := d.pos(r)
 	src.Set(path, p)
-	if _, ok := d.ranges[p]; !ok {
+	// Of the ranges starting at one position (a block's type and its whole
+	// header, say), the longest is kept.
+	if old, ok := d.ranges[p]; !ok || r.End.Byte > old.End.Byte {
 		d.ranges[p] = r
 	}
 }

@@ -199,6 +199,9 @@ func (d *hclDecoder) readFile(p string) (string, error) {
 	full := d.resolvePath(p)
 	fi, err := os.Stat(full)
 	if err != nil {
+		if os.IsNotExist(err) {
+			return "", fmt.Errorf("no file %s (relative paths start at the spec's directory, %s)", p, filepath.Dir(d.file))
+		}
 		return "", err
 	}
 	if !fi.Mode().IsRegular() {
