@@ -164,22 +164,33 @@ func TestEFI(t *testing.T) {
 	}
 	xorrisoFind(t, iso, "/boot/efi.img", "/boot/boot.cat", "/boot/kernel", "/boot/initrd.img")
 
+	t.Run("cdrom", func(t *testing.T) { boot(t, append(ovmf(t), "-cdrom", iso)...) })
+	// OVMF also finds the El Torito EFI entry on a disk of 512-byte
+	// sectors (the image written to a USB stick); firmware that wants an
+	// MBR or GPT partition of type 0xEF does not.
+	t.Run("disk", func(t *testing.T) {
+		boot(t, append(ovmf(t), "-drive", "file="+iso+",format=raw,if=ide,snapshot=on")...)
+	})
+}
+
+// ovmf is the QEMU arguments of OVMF with a fresh copy of its variables.
+func ovmf(t *testing.T) []string {
+	t.Helper()
 	code, vars := "/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"
 	if _, err := os.Stat(code); err != nil {
 		skipOrFail(t, "OVMF not installed (apt-get install ovmf)")
 	}
-	varsCopy := filepath.Join(t.TempDir(), "vars.fd")
 	b, err := os.ReadFile(vars)
 	if err != nil {
-		t.Fatal(err)
+		skipOrFail(t, "OVMF variables: %v (apt-get install ovmf)", err)
 	}
+	varsCopy := filepath.Join(t.TempDir(), "vars.fd")
 	if err := os.WriteFile(varsCopy, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	boot(t, "-machine", "q35",
-		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
-		"-drive", "if=pflash,format=raw,unit=1,file="+varsCopy,
-		"-cdrom", iso)
+	return []string{"-machine", "q35",
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + code,
+		"-drive", "if=pflash,format=raw,unit=1,file=" + varsCopy}
 }
 
 func TestConfigs(t *testing.T) {
