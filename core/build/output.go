@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -83,9 +84,19 @@ func writeOutputs(ctx context.Context, store opener, dir, name string, outs []fo
 // copyChunk is how much copyBlob copies between checks of the context.
 const copyChunk = 8 << 20
 
-// copyBlob copies the blob d into w and verifies it. The blob is hashed on
-// another goroutine, from its own reader, while it is copied; when w is a
-// file the kernel copies (copy_file_range), so the copy costs neither a
+// sealer is implemented by stores that seal the blobs they verified
+// (core/cache.Store): a blob that was not written since shows as sealed
+// and is copied without hashing it again. See cache.Store.Sealed for what
+// that trusts.
+type sealer interface {
+	Sealed(fi fs.FileInfo) bool
+	Seal(f *os.File, before fs.FileInfo) error
+}
+
+// copyBlob copies the blob d into w and verifies it. A sealed blob (see
+// sealer) is only copied. Any other is hashed on another goroutine, from its
+// own reader, while it is copied, and sealed when it proves intact; when w
+// is a file the kernel copies (copy_file_range), so the copy costs neither a
 // pass through user space nor the time of the hash.
 func copyBlob(ctx context.Context, store opener, d graph.Digest, w io.Writer) error {
 	r, err := store.Open(ctx, d)
@@ -93,11 +104,26 @@ func copyBlob(ctx context.Context, store opener, d graph.Digest, w io.Writer) er
 		return err
 	}
 	defer r.Close()
+	seal, _ := store.(sealer)
+	if f, ok := r.(*os.File); ok && seal != nil {
+		if fi, err := f.Stat(); err == nil && seal.Sealed(fi) {
+			n, err := copyChunks(ctx, w, r)
+			if err == nil && n != fi.Size() {
+				err = fmt.Errorf("cache blob %s: copied %d bytes of %d", d, n, fi.Size())
+			}
+			return err
+		}
+	}
 	hr, err := store.Open(ctx, d)
 	if err != nil {
 		return err
 	}
 	defer hr.Close()
+	hf, _ := hr.(*os.File)
+	var before fs.FileInfo
+	if hf != nil && seal != nil {
+		before, _ = hf.Stat()
+	}
 	hashed := make(chan error, 1)
 	go func() {
 		dg := graph.NewDigester()
@@ -107,20 +133,35 @@ func copyBlob(ctx context.Context, store opener, d graph.Digest, w io.Writer) er
 		}
 		hashed <- err
 	}()
-	for {
-		if err = ctx.Err(); err != nil {
-			break
-		}
-		var n int64
-		if n, err = io.CopyN(w, r, copyChunk); n < copyChunk {
-			if err == io.EOF {
-				err = nil
-			}
-			break
-		}
-	}
+	_, err = copyChunks(ctx, w, r)
 	if herr := <-hashed; herr != nil {
 		return herr
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	if before != nil {
+		// Best effort: an unsealed blob is only hashed again next time.
+		_ = seal.Seal(hf, before)
+	}
+	return nil
+}
+
+// copyChunks copies r into w in chunks of copyChunk, checking ctx between
+// them (io.Copy hands a file to copy_file_range).
+func copyChunks(ctx context.Context, w io.Writer, r io.Reader) (int64, error) {
+	var total int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		n, err := io.CopyN(w, r, copyChunk)
+		total += n
+		if n < copyChunk {
+			if err == io.EOF {
+				err = nil
+			}
+			return total, err
+		}
+	}
 }

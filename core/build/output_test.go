@@ -11,7 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/kitbuild/kit/core/cache"
 	"github.com/kitbuild/kit/core/graph"
 )
 
@@ -78,5 +80,111 @@ func TestCopyBlob(t *testing.T) {
 				t.Fatalf("copy: %d bytes, %v; want the blob's %d bytes", len(got), err, len(data))
 			}
 		})
+	}
+}
+
+// TestCopyBlobSealed copies blobs of a real cache: a blob the store sealed
+// is copied without hashing; one written since is hashed, and its
+// corruption found; an intact unsealed one is hashed and sealed.
+func TestCopyBlobSealed(t *testing.T) {
+	ctx := context.Background()
+	store, err := cache.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, copyChunk+4321)
+	rand.NewChaCha8([32]byte{9}).Read(data)
+	put := func(b []byte) (graph.Digest, string) {
+		t.Helper()
+		o, err := store.PutBytes(ctx, b, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := store.Path(o.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o.Digest, p
+	}
+	sealed := func(p string) bool {
+		t.Helper()
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return store.Sealed(fi)
+	}
+	copyOut := func(d graph.Digest) ([]byte, error) {
+		t.Helper()
+		f, err := os.Create(filepath.Join(t.TempDir(), "out"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := copyBlob(ctx, store, d, f); err != nil {
+			return nil, err
+		}
+		return os.ReadFile(f.Name())
+	}
+	// overwrite replaces the blob's first byte through the file system.
+	overwrite := func(p string, b byte) {
+		t.Helper()
+		if err := os.Chmod(p, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.OpenFile(p, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteAt([]byte{b}, 0); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+
+	d, p := put(data)
+	if !sealed(p) {
+		t.Fatal("a committed blob is not sealed")
+	}
+	if got, err := copyOut(d); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("copy of a sealed blob: %d bytes, %v", len(got), err)
+	}
+
+	// A write moves the blob's mtime: it is hashed and found corrupt.
+	overwrite(p, data[0]+1)
+	if sealed(p) {
+		t.Fatal("a blob written to is still sealed")
+	}
+	if _, err := copyOut(d); err == nil || !strings.Contains(err.Error(), "is corrupt") {
+		t.Fatalf("copy of a blob written to = %v, want corruption found", err)
+	}
+
+	// Intact again but unsealed (as in a cache written by an older kit):
+	// hashed, then sealed, since its last change is older than a clock
+	// tick or two (racy changes are not sealed; see cache.Store.Seal).
+	overwrite(p, data[0])
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(p, old, old); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // let the change time age
+	if got, err := copyOut(d); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("copy of an unsealed intact blob: %d bytes, %v", len(got), err)
+	}
+	if !sealed(p) {
+		t.Fatal("an intact blob was not sealed by its copy")
+	}
+
+	// What sealing trusts: a writer that puts the seal back goes unnoticed.
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	overwrite(p, data[0]+1)
+	if err := os.Chtimes(p, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := copyOut(d); err != nil || got[0] != data[0]+1 {
+		t.Fatalf("copy of a resealed blob: %v; want the tampered bytes copied unhashed", err)
 	}
 }

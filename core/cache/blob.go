@@ -285,10 +285,13 @@ func (w *blobWriter) Write(p []byte) (int, error) {
 // already present the new copy is discarded. On any error nothing becomes
 // visible.
 func (w *blobWriter) Commit(name, mediaType string, want graph.Digest) (graph.Output, error) {
-	return w.commit(name, mediaType, want, -1)
+	return w.commit(name, mediaType, want, -1, true)
 }
 
-func (w *blobWriter) commit(name, mediaType string, want graph.Digest, wantSize int64) (out graph.Output, err error) {
+// commit verifies and commits the blob; seal marks it as unchanged since
+// verification (see Sealed) and is only set when every byte of the file
+// went through w.
+func (w *blobWriter) commit(name, mediaType string, want graph.Digest, wantSize int64, seal bool) (out graph.Output, err error) {
 	if w.done {
 		return graph.Output{}, fmt.Errorf("cache: commit of blob %q after commit or close", name)
 	}
@@ -326,6 +329,11 @@ func (w *blobWriter) commit(name, mediaType string, want graph.Digest, wantSize 
 	}
 	if err := w.f.Chmod(0o444); err != nil {
 		return graph.Output{}, fmt.Errorf("cache: blob %s: chmod: %w", got, err)
+	}
+	if seal {
+		if err := setSeal(w.f); err != nil && err != errNoSeal {
+			return graph.Output{}, fmt.Errorf("cache: blob %s: seal: %w", got, err)
+		}
 	}
 	if err := w.f.Sync(); err != nil {
 		return graph.Output{}, fmt.Errorf("cache: blob %s: sync: %w", got, err)
@@ -381,7 +389,7 @@ func (s *Store) Put(ctx context.Context, r io.Reader, want graph.Digest, size in
 	if _, err := io.Copy(w, r); err != nil {
 		return graph.Output{}, fmt.Errorf("cache: put blob %s: %w", want, err)
 	}
-	return w.commit("", "", want, size)
+	return w.commit("", "", want, size, true)
 }
 
 // PutBytes stores b as a blob, verified against want unless it is empty.
@@ -394,7 +402,7 @@ func (s *Store) PutBytes(ctx context.Context, b []byte, want graph.Digest) (grap
 	if _, err := w.Write(b); err != nil {
 		return graph.Output{}, err
 	}
-	return w.commit("", "", want, -1)
+	return w.commit("", "", want, -1, true)
 }
 
 // PutFile copies the file at path into the store as a blob, verified against
@@ -461,7 +469,10 @@ func (s *Store) MoveFile(ctx context.Context, path string, want graph.Digest) (g
 		return graph.Output{}, fmt.Errorf("cache: move file %s: read: %w", path, err)
 	}
 	w.n = n
-	out, err := w.commit("", "", want, -1)
+	// Not sealed: whoever wrote the file may still hold it open, and a
+	// write that raced with the hashing above would go unnoticed. Reading
+	// it whole later (Seal, after a verified copy) seals it.
+	out, err := w.commit("", "", want, -1, false)
 	if err != nil {
 		return graph.Output{}, fmt.Errorf("cache: move file %s: %w", path, err)
 	}
