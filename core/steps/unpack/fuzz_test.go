@@ -44,7 +44,7 @@ func FuzzUnpack(f *testing.F) {
 		var out bytes.Buffer
 		layers := []Layer{rawLayer("layer 0", base), rawLayer("layer 1", top)}
 		op := Op{Image: "fuzz.test/img", SourceDateEpoch: 1e9}
-		err := op.write(context.Background(), &out, layers, tmp, nil)
+		err := op.write(context.Background(), func() (io.Writer, error) { out.Reset(); return &out, nil }, layers, tmp, nil)
 		if left, _ := os.ReadDir(tmp); len(left) != 0 {
 			t.Fatalf("left %v in the temp dir", left)
 		}

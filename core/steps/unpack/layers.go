@@ -119,21 +119,15 @@ func decompress(r io.Reader) (io.ReadCloser, error) {
 	return io.NopCloser(br), nil
 }
 
-// progressReader counts the bytes read through it and reports them.
+// progressReader counts the bytes read through it into the progress of a
+// flattener.
 type progressReader struct {
-	r        io.Reader
-	done     *int64
-	total    int64
-	reported int64
-	report   func(done, total int64)
+	r  io.Reader
+	fl *flattener
 }
 
 func (p *progressReader) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
-	*p.done += int64(n)
-	if p.report != nil && (*p.done-p.reported >= 1<<20 || err == io.EOF) {
-		p.reported = *p.done
-		p.report(*p.done, p.total)
-	}
+	p.fl.progressed(int64(n), err == io.EOF)
 	return n, err
 }

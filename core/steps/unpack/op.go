@@ -81,13 +81,26 @@ func (o Op) Exec(ctx context.Context, x graph.Exec, inputs []graph.Result) ([]gr
 	if err != nil {
 		return nil, err
 	}
-	w, err := x.Create(ctx)
-	if err != nil {
-		return nil, err
+	// A fresh blob for every attempt: Flatten may start over (see
+	// FlattenOptions.Restart).
+	var w graph.BlobWriter
+	var bw *bufio.Writer
+	defer func() {
+		if w != nil {
+			w.Close()
+		}
+	}()
+	create := func() (io.Writer, error) {
+		if w != nil {
+			w.Close()
+		}
+		if w, err = x.Create(ctx); err != nil {
+			return nil, err
+		}
+		bw = bufio.NewWriterSize(w, 32<<10)
+		return bw, nil
 	}
-	defer w.Close()
-	bw := bufio.NewWriterSize(w, 1<<20)
-	if err := o.write(ctx, bw, layers, tmp, x.Progress); err != nil {
+	if err := o.write(ctx, create, layers, tmp, x.Progress); err != nil {
 		return nil, err
 	}
 	if err := bw.Flush(); err != nil {
@@ -100,12 +113,26 @@ func (o Op) Exec(ctx context.Context, x graph.Exec, inputs []graph.Result) ([]gr
 	return []graph.Output{out}, nil
 }
 
-// write flattens layers into w as a normalized tar rewritten for o.Mode.
-func (o Op) write(ctx context.Context, w io.Writer, layers []Layer, tmp string, progress func(done, total int64)) error {
+// write flattens layers as a normalized tar rewritten for o.Mode into a
+// writer from create, which it calls again (for a fresh writer) whenever
+// Flatten starts over.
+func (o Op) write(ctx context.Context, create func() (io.Writer, error), layers []Layer, tmp string, progress func(done, total int64)) error {
 	r := modeRules(o.Mode)
-	tw := tarutil.NewWriter(w, o.SourceDateEpoch)
 	epoch := time.Unix(o.SourceDateEpoch, 0).UTC()
-	next := 0
+	var tw *tarutil.Writer
+	var next int
+	start := func() error {
+		w, err := create()
+		if err != nil {
+			return err
+		}
+		tw, next = tarutil.NewWriter(w, o.SourceDateEpoch), 0
+		return nil
+	}
+	if err := start(); err != nil {
+		return err
+	}
+	buf := make([]byte, 64<<10)
 	add := func(s synthetic) error {
 		h := s.h
 		h.ModTime = epoch
@@ -134,7 +161,7 @@ func (o Op) write(ctx context.Context, w io.Writer, layers []Layer, tmp string, 
 			return fmt.Errorf("%s: %w", o.Image, err)
 		}
 		if content != nil {
-			if _, err := io.Copy(tw, content); err != nil {
+			if _, err := io.CopyBuffer(tw, content, buf); err != nil {
 				return fmt.Errorf("%s: entry %q: %w", o.Image, h.Name, err)
 			}
 		}
@@ -146,6 +173,7 @@ func (o Op) write(ctx context.Context, w io.Writer, layers []Layer, tmp string, 
 		TempDir:         tmp,
 		Drop:            r.dropName,
 		Progress:        progress,
+		Restart:         start,
 	}, emit)
 	if err != nil {
 		return err
