@@ -58,6 +58,7 @@ files and volumes become an initrd, a tarball, ISO or disk images.`,
 		newRunCmd(),
 		newPkgCmd(),
 		newPluginCmd(),
+		newGraphCmd(),
 	)
 	return root
 }
