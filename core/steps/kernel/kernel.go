@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -116,9 +117,32 @@ type wanted struct {
 	name   string // clean name in the image
 	output string
 	found  bool
-	out    graph.Output // for kernel and ucode
-	path   string       // for the tar: its temp copy
+	out    graph.Output // the output made of it
+	path   string       // for the tar in tarCopy mode: its temp copy
 }
+
+// How extract turns the modules tar into the output kernel.tar.
+type tarMode int
+
+const (
+	// tarStream flattens the modules tar as it is read out of the image,
+	// without a spool when its entries are sorted.
+	tarStream tarMode = iota
+	// tarSpool flattens it as it is read out of the image, through a
+	// spool: for a modules tar whose entries are not sorted.
+	tarSpool
+	// tarCopy copies it to a temp file first: for an image where another
+	// wanted file is a hard link to it, and needs its bytes again.
+	tarCopy
+)
+
+// errTarUnsorted stops a tarStream extraction whose modules tar turned out
+// unsorted (it cannot start over by itself: it is read out of the image).
+var errTarUnsorted = fmt.Errorf("modules tar is not sorted: %w", unpack.ErrAbort)
+
+// errLinkToTar stops an extraction where a wanted file is a hard link to
+// the modules tar.
+var errLinkToTar = fmt.Errorf("a wanted file links to the modules tar: %w", unpack.ErrAbort)
 
 // Exec extracts the files from the image of inputs[0], the result of a
 // fetch step.
@@ -155,11 +179,30 @@ func (o Op) Exec(ctx context.Context, x graph.Exec, inputs []graph.Result) ([]gr
 	if err != nil {
 		return nil, err
 	}
-	byName := map[string]*wanted{}
-	for _, w := range files {
-		byName[w.name] = w
+	outs, err := o.extract(ctx, x, layers, files, tmp, tarStream)
+	if errors.Is(err, errTarUnsorted) {
+		outs, err = o.extract(ctx, x, layers, files, tmp, tarSpool)
 	}
+	if errors.Is(err, errLinkToTar) {
+		outs, err = o.extract(ctx, x, layers, files, tmp, tarCopy)
+	}
+	return outs, err
+}
+
+// extract flattens the image and makes the outputs of the wanted files, the
+// modules tar as mode says.
+func (o Op) extract(ctx context.Context, x graph.Exec, layers []unpack.Layer, files []*wanted, tmp string, mode tarMode) ([]graph.Output, error) {
+	byName := map[string]*wanted{}
 	var top []string // the image's top-level names, for messages
+	reset := func() error {
+		for _, w := range files {
+			w.found, w.out, w.path = false, graph.Output{}, ""
+			byName[w.name] = w
+		}
+		top = top[:0]
+		return nil
+	}
+	reset()
 	drop := func(name string) bool {
 		if !strings.Contains(name, "/") && len(top) < 100 {
 			top = append(top, name)
@@ -177,7 +220,11 @@ func (o Op) Exec(ctx context.Context, x graph.Exec, inputs []graph.Result) ([]gr
 		case tar.TypeLink:
 			// A hard link to a wanted file that came earlier in sort order:
 			// copy that file's content.
-			rc, err := o.open(ctx, x, byName[h.Linkname])
+			target := byName[h.Linkname]
+			if target.output == OutputTar && mode != tarCopy {
+				return errLinkToTar
+			}
+			rc, err := o.open(ctx, x, target)
 			if err != nil {
 				return err
 			}
@@ -189,8 +236,13 @@ func (o Op) Exec(ctx context.Context, x graph.Exec, inputs []graph.Result) ([]gr
 			return fmt.Errorf("kernel %s: %s %q is not a regular file", o.Image, w.field, w.name)
 		}
 		if w.output == OutputTar {
-			w.path = filepath.Join(tmp, "kernel.tar.in")
-			return copyToFile(w.path, r)
+			if mode == tarCopy {
+				w.path = filepath.Join(tmp, "kernel.tar.in")
+				return copyToFile(w.path, r)
+			}
+			out, err := o.normalizeTar(ctx, x, w.name, r, tmp, mode == tarStream)
+			w.out = out
+			return err
 		}
 		mt := MediaTypeKernel
 		if w.output == OutputUCode {
@@ -200,12 +252,13 @@ func (o Op) Exec(ctx context.Context, x graph.Exec, inputs []graph.Result) ([]gr
 		w.out = out
 		return err
 	}
-	err = unpack.Flatten(ctx, layers, unpack.FlattenOptions{
+	err := unpack.Flatten(ctx, layers, unpack.FlattenOptions{
 		Image:           o.Image,
 		SourceDateEpoch: o.SourceDateEpoch,
 		TempDir:         tmp,
 		Drop:            drop,
 		Progress:        x.Progress,
+		Restart:         reset,
 	}, emit)
 	if err != nil {
 		return nil, err
@@ -218,13 +271,17 @@ func (o Op) Exec(ctx context.Context, x graph.Exec, inputs []graph.Result) ([]gr
 	}
 	var outs []graph.Output
 	for _, w := range files {
-		if w.output == OutputTar {
-			out, err := o.normalizeTar(ctx, x, w.name, w.path, tmp)
+		if w.output == OutputTar && mode == tarCopy {
+			f, err := os.Open(w.path)
 			if err != nil {
 				return nil, err
 			}
-			outs = append(outs, out)
-			continue
+			out, err := o.normalizeTar(ctx, x, w.name, f, tmp, false)
+			f.Close()
+			if err != nil {
+				return nil, err
+			}
+			w.out = out
 		}
 		outs = append(outs, w.out)
 	}
@@ -274,30 +331,44 @@ func copyToBlob(ctx context.Context, x graph.Exec, r io.Reader, name, mediaType 
 	return w.Commit(name, mediaType, "")
 }
 
-// normalizeTar flattens the modules tar (name in the image, extracted to
-// path) into the output kernel.tar. Errors name the image and the file.
-func (o Op) normalizeTar(ctx context.Context, x graph.Exec, name, path, tmp string) (graph.Output, error) {
+// normalizeTar flattens the modules tar (name in the image, read from r)
+// into the output kernel.tar. With stream, a sorted tar is not spooled; an
+// unsorted one stops it with errTarUnsorted. Errors name the image and the
+// file.
+func (o Op) normalizeTar(ctx context.Context, x graph.Exec, name string, r io.Reader, tmp string, stream bool) (graph.Output, error) {
+	used := false
 	layer := unpack.Layer{
 		Name: name,
-		Open: func(context.Context) (io.ReadCloser, error) { return os.Open(path) },
+		Open: func(context.Context) (io.ReadCloser, error) {
+			if used {
+				return nil, fmt.Errorf("kernel %s: %s read twice", o.Image, name)
+			}
+			used = true
+			return io.NopCloser(r), nil
+		},
 	}
 	w, err := x.Create(ctx)
 	if err != nil {
 		return graph.Output{}, err
 	}
 	defer w.Close()
-	bw := bufio.NewWriterSize(w, 1<<20)
+	bw := bufio.NewWriterSize(w, 32<<10)
 	tw := tarutil.NewWriter(bw, o.SourceDateEpoch)
-	err = unpack.Flatten(ctx, []unpack.Layer{layer}, unpack.FlattenOptions{
+	buf := make([]byte, 64<<10)
+	opts := unpack.FlattenOptions{
 		Image:           o.Image,
 		SourceDateEpoch: o.SourceDateEpoch,
 		TempDir:         tmp,
-	}, func(h *tar.Header, r io.Reader) error {
+	}
+	if stream {
+		opts.Restart = func() error { return errTarUnsorted }
+	}
+	err = unpack.Flatten(ctx, []unpack.Layer{layer}, opts, func(h *tar.Header, r io.Reader) error {
 		if err := tw.WriteHeader(h); err != nil {
 			return err
 		}
 		if r != nil {
-			_, err := io.Copy(tw, r)
+			_, err := io.CopyBuffer(tw, r, buf)
 			return err
 		}
 		return nil

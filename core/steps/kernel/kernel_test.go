@@ -6,8 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -307,11 +305,16 @@ func FuzzKernelTar(f *testing.F) {
 	f.Fuzz(func(t *testing.T, mods []byte) {
 		x := steptest.NewExec(t)
 		tmp := t.TempDir()
-		path := filepath.Join(tmp, "in")
-		if err := os.WriteFile(path, mods, 0o644); err != nil {
-			t.Fatal(err)
+		op := Op{SourceDateEpoch: 1e9}
+		out, err := op.normalizeTar(context.Background(), x, "kernel.tar", bytes.NewReader(mods), tmp, false)
+		streamed, serr := op.normalizeTar(context.Background(), x, "kernel.tar", bytes.NewReader(mods), tmp, true)
+		switch {
+		case errors.Is(serr, errTarUnsorted):
+		case (err == nil) != (serr == nil) || err != nil && err.Error() != serr.Error():
+			t.Fatalf("spooled: %v; streamed: %v", err, serr)
+		case err == nil && out != streamed:
+			t.Fatalf("spooled %s, streamed %s", out.Digest, streamed.Digest)
 		}
-		out, err := (Op{SourceDateEpoch: 1e9}).normalizeTar(context.Background(), x, "kernel.tar", path, tmp)
 		if err != nil {
 			return
 		}
@@ -319,4 +322,67 @@ func FuzzKernelTar(f *testing.F) {
 			t.Fatalf("kernel.tar not normalized: %v", err)
 		}
 	})
+}
+
+// TestModes extracts single-layer images, whose modules tar is sorted or
+// not, through each way of making kernel.tar: the outputs are the same.
+func TestModes(t *testing.T) {
+	sorted := steptest.Tar(t,
+		dir("lib", 0o755), dir("lib/modules", 0o755), dir("lib/modules/6.6", 0o755),
+		symlink("lib/modules/6.6/build", "/usr/src/linux"), dir("lib/modules/6.6/kernel", 0o755),
+		file("lib/modules/6.6/kernel/0.ko", "ko", 0o644), hardlink("lib/modules/6.6/kernel/a.ko", "lib/modules/6.6/kernel/0.ko"),
+		file("lib/modules/6.6/modules.dep", "dep", 0o644))
+	for _, mods := range [][]byte{sorted, modules(t)} {
+		img := steptest.Image(t, steptest.Layer(t, file("System.map", "map", 0o644), file("intel-ucode.cpio", "ucode", 0o644),
+			file("kernel", "bzImage", 0o644), file("kernel.tar", string(mods), 0o644)))
+		op := Op{Tar: "kernel.tar", UCode: "intel-ucode.cpio", SourceDateEpoch: 1e9}
+		x := steptest.NewExec(t)
+		in := steptest.Fetch(t, x, img)
+		layers, err := unpack.ImageLayers(context.Background(), x, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []graph.Output
+		for mode := range []tarMode{tarStream, tarSpool, tarCopy} {
+			files := []*wanted{{field: "binary", name: "kernel", output: OutputKernel}, {field: "tar", name: "kernel.tar", output: OutputTar},
+				{field: "ucode", name: "intel-ucode.cpio", output: OutputUCode}}
+			outs, err := op.extract(context.Background(), x, layers, files, t.TempDir(), tarMode(mode))
+			if tarMode(mode) == tarStream && errors.Is(err, errTarUnsorted) {
+				continue
+			}
+			if err != nil {
+				t.Fatalf("mode %d: %v", mode, err)
+			}
+			if want == nil {
+				want = outs
+			} else if !slices.Equal(outs, want) {
+				t.Errorf("mode %d: %v; want %v", mode, outs, want)
+			}
+		}
+		outs, err := op.Exec(context.Background(), x, []graph.Result{in})
+		if err != nil || !slices.Equal(outs, want) {
+			t.Errorf("Exec: %v, %v; want %v", outs, err, want)
+		}
+		if got := string(x.Read(want[2])); got != "ucode" {
+			t.Errorf("ucode %q", got)
+		}
+	}
+}
+
+// TestLinkToModulesTar extracts an image whose microcode is a hard link to
+// its modules tar: the tar is copied aside, then both are made from it.
+func TestLinkToModulesTar(t *testing.T) {
+	mods := modules(t)
+	img := steptest.Image(t, steptest.Layer(t, file("kernel", "k", 0o644), file("kernel.tar", string(mods), 0o644),
+		hardlink("ucode", "kernel.tar")))
+	outs, x, err := run(t, Op{Image: ref, Tar: "kernel.tar", UCode: "ucode"}, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(x.Read(outs["ucode.cpio"]), mods) {
+		t.Error("ucode.cpio is not the modules tar's bytes")
+	}
+	if len(x.Read(outs["kernel.tar"])) == 0 {
+		t.Error("empty kernel.tar")
+	}
 }
