@@ -96,14 +96,18 @@ type UploadBlock struct {
 	Pos      Pos
 }
 
-// PackageBlock is a package "NAME" { dir = "..." } block naming a kit pkg
-// directory.
+// PackageBlock is a package "NAME" { dir = "...", registry = "..." } block
+// naming a kit pkg directory.
 type PackageBlock struct {
 	Name string
 	// Dir is the package directory, resolved relative to the spec file's
 	// directory (absolute when the spec path is).
 	Dir string
-	Pos Pos
+	// Registry, when set, prefixes the resolved reference
+	// ("127.0.0.1:5000" gives 127.0.0.1:5000/kit/redis:TAG), for packages
+	// pushed with kit pkg build --registry.
+	Registry string
+	Pos      Pos
 }
 
 // System returns the system called name.

@@ -297,14 +297,22 @@ func (d *hclDecoder) packages(blocks []*hclsyntax.Block, root *hclsyntax.Body) [
 		if len(b.Body.Blocks) > 0 {
 			d.errorf(rangePtr(b.Body.Blocks[0].TypeRange), "Unsupported block type", "A package block takes only the attribute dir.")
 		}
-		var dir string
+		var dir, registry string
 		for _, a := range sortedAttributes(b.Body) {
-			if a.Name != "dir" {
-				d.unsupportedAttribute(a, "in a package block", []string{"dir"})
+			if a.Name != "dir" && a.Name != "registry" {
+				d.unsupportedAttribute(a, "in a package block", []string{"dir", "registry"})
 				continue
 			}
 			v, ok := d.eval(a.Expr)
 			if !ok {
+				continue
+			}
+			if a.Name == "registry" {
+				if v.IsNull() || v.Type() != cty.String || v.AsString() == "" || strings.ContainsAny(v.AsString(), " \t\n@") {
+					d.errorf(rangePtr(a.Expr.Range()), "Invalid package registry", "registry must be a non-empty string such as \"127.0.0.1:5000\" or \"ghcr.io/me\".")
+					continue
+				}
+				registry = strings.TrimSuffix(v.AsString(), "/")
 				continue
 			}
 			if v.IsNull() || v.Type() != cty.String || v.AsString() == "" {
@@ -319,7 +327,7 @@ func (d *hclDecoder) packages(blocks []*hclsyntax.Block, root *hclsyntax.Body) [
 			}
 			continue
 		}
-		p := PackageBlock{Name: name, Dir: dir, Pos: d.pos(b.DefRange())}
+		p := PackageBlock{Name: name, Dir: dir, Registry: registry, Pos: d.pos(b.DefRange())}
 		image := PackagePlaceholder(name)
 		if used[name] && d.opts.Packages != nil {
 			ref, err := d.opts.Packages(p)
@@ -328,6 +336,9 @@ func (d *hclDecoder) packages(blocks []*hclsyntax.Block, root *hclsyntax.Body) [
 				continue
 			}
 			image = ref
+			if registry != "" {
+				image = registry + "/" + ref
+			}
 		}
 		out = append(out, p)
 		vals[name] = cty.ObjectVal(map[string]cty.Value{

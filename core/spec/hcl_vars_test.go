@@ -222,7 +222,7 @@ func TestHCLSystemsAndPackages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if web.System.Kernel.Image != "example.com/kernel:6.6.71" || web.System.Services[0].Image != "kit/redis:0123456789abcdef0123" {
+	if web.System.Kernel.Image != "example.com/kernel:6.6.71" || web.System.Services[0].Image != "127.0.0.1:5000/kit/redis:0123456789abcdef0123" {
 		t.Errorf("web = %+v", web.System)
 	}
 	if !reflect.DeepEqual(web.Packages, []string{"redis"}) {
@@ -233,10 +233,10 @@ func TestHCLSystemsAndPackages(t *testing.T) {
 	}
 	// Only the package a system uses is resolved; its dir is relative to
 	// the spec file.
-	if len(asked) != 1 || asked[0].Name != "redis" || asked[0].Dir != filepath.Join("testdata/hcl/packages/redis") {
+	if len(asked) != 1 || asked[0].Name != "redis" || asked[0].Dir != filepath.Join("testdata/hcl/packages/redis") || asked[0].Registry != "127.0.0.1:5000" {
 		t.Errorf("resolver asked for %+v", asked)
 	}
-	if len(f.Packages) != 2 || f.Packages[1].Name != "unused" || f.Packages[0].Pos.Line != 10 {
+	if len(f.Packages) != 2 || f.Packages[1].Name != "unused" || f.Packages[0].Pos.Line != 10 || f.Packages[1].Registry != "" {
 		t.Errorf("packages = %+v", f.Packages)
 	}
 	// Outputs and uploads are JSON objects, names kept as written.

@@ -53,6 +53,8 @@ files and volumes become an initrd, a tarball, ISO or disk images.`,
 	root.AddCommand(
 		newBuildCmd(),
 		newValidateCmd(),
+		newFmtCmd(),
+		newConvertCmd(),
 		newCacheCmd(),
 		newVersionCmd(),
 		newRunCmd(),

@@ -8,7 +8,8 @@ locals {
 }
 
 package "redis" {
-  dir = "../packages/redis"
+  dir      = "../packages/redis"
+  registry = "127.0.0.1:5000"
 }
 
 package "unused" {
