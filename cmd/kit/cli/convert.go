@@ -43,4 +43,3 @@ NAME.kit.hcl. Without -o the HCL is printed.`,
 	cmd.Flags().StringVarP(&o.out, "output", "o", "", "write the HCL to this file (default: standard output)")
 	return cmd
 }
-
