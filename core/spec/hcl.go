@@ -103,9 +103,10 @@ type PackageBlock struct {
 	// Dir is the package directory, resolved relative to the spec file's
 	// directory (absolute when the spec path is).
 	Dir string
-	// Registry, when set, prefixes the resolved reference
-	// ("127.0.0.1:5000" gives 127.0.0.1:5000/kit/redis:TAG), for packages
-	// pushed with kit pkg build --registry.
+	// Registry is where the package's image is pushed (kit pkg build
+	// --registry R): a resolver for builds that pull from registries
+	// prefixes it ("127.0.0.1:5000" gives 127.0.0.1:5000/kit/redis:TAG);
+	// one that builds the package in the same graph may ignore it.
 	Registry string
 	Pos      Pos
 }

@@ -336,9 +336,6 @@ func (d *hclDecoder) packages(blocks []*hclsyntax.Block, root *hclsyntax.Body) [
 				continue
 			}
 			image = ref
-			if registry != "" {
-				image = registry + "/" + ref
-			}
 		}
 		out = append(out, p)
 		vals[name] = cty.ObjectVal(map[string]cty.Value{

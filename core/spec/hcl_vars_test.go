@@ -209,7 +209,7 @@ func TestHCLSystemsAndPackages(t *testing.T) {
 		Vars: map[string]string{"registry": "example.com"},
 		Packages: func(p PackageBlock) (string, error) {
 			asked = append(asked, p)
-			return "kit/" + p.Name + ":0123456789abcdef0123", nil
+			return p.Registry + "/kit/" + p.Name + ":0123456789abcdef0123", nil
 		},
 	})
 	if err != nil {

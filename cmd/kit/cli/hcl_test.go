@@ -155,3 +155,27 @@ system "db" {
 		}
 	}
 }
+
+// TestHCLPackageRef: kit build (spec.Load) resolves package.NAME.image to
+// the tag kit pkg show-tag prints, under the block's registry.
+func TestHCLPackageRef(t *testing.T) {
+	t.Setenv("KIT_CACHE", t.TempDir())
+	t.Setenv("SOURCE_DATE_EPOCH", "")
+	pkgDir, err := filepath.Abs("../../../examples/packages/redis")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, errOut, code := runKit(t, "pkg", "show-tag", "--locked", pkgDir)
+	if code != 0 {
+		t.Skipf("kit pkg show-tag --locked: %s", errOut)
+	}
+	specFile := filepath.Join(t.TempDir(), "r.kit.hcl")
+	writeTestFile(t, specFile, "package \"redis\" {\n  dir      = \""+pkgDir+"\"\n  registry = \"127.0.0.1:5000\"\n}\nservice \"redis\" {\n  image = package.redis.image\n}\n")
+	s, err := spec.Load(specFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "127.0.0.1:5000/" + strings.TrimSpace(tag); s.Services[0].Image != want {
+		t.Errorf("image = %q, want %q", s.Services[0].Image, want)
+	}
+}

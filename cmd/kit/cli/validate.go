@@ -139,7 +139,8 @@ func (o *validateOptions) run(cmd *cobra.Command, args []string) error {
 // kit build loads an HCL spec through spec.Load; its package.NAME.image
 // references are resolved here to the package's content-tagged reference,
 // as kit pkg show-tag computes it for the host's architecture and
-// $SOURCE_DATE_EPOCH, from pkg.lock only (never asking a Debian mirror).
+// $SOURCE_DATE_EPOCH, from pkg.lock only (never asking a Debian mirror),
+// under the block's registry (where kit pkg build --registry pushed it).
 func init() {
 	spec.SetPackageResolver(func(p spec.PackageBlock) (string, error) {
 		var epoch int64
@@ -163,6 +164,9 @@ func init() {
 		})
 		if err != nil {
 			return "", err
+		}
+		if p.Registry != "" {
+			return p.Registry + "/" + plan.Ref, nil
 		}
 		return plan.Ref, nil
 	})
