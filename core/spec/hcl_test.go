@@ -110,3 +110,32 @@ func diagsOf(t *testing.T, src string, opts HCLOptions) hcl.Diagnostics {
 	}
 	return out
 }
+
+// TestHCLDocExample: the HCL example of docs/spec.md decodes, validates and
+// is formatted.
+func TestHCLDocExample(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/spec.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```hcl\n")
+	src, _, ok2 := strings.Cut(rest, "```\n")
+	if !ok || !ok2 {
+		t.Fatal("docs/spec.md has no hcl example")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "motd.tftpl"), []byte("Welcome to ${name}.\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := DecodeHCL(filepath.Join(dir, "doc.kit.hcl"), []byte(src), HCLOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := f.Systems[0].System
+	if f.Systems[0].Name != "redis-os" || *s.Files[0].Contents != "Welcome to redis-os.\n" || s.Services[0].Image != PackagePlaceholder("redis") {
+		t.Errorf("decoded %+v", f.Systems[0])
+	}
+	if !bytes.Equal(FormatHCL([]byte(src)), []byte(src)) {
+		t.Error("the example is not formatted")
+	}
+}
