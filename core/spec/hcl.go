@@ -186,7 +186,7 @@ func (d *Diagnostics) Error() string {
 func diagString(diag *hcl.Diagnostic) string {
 	msg := diag.Summary
 	if diag.Detail != "" {
-		msg += "; " + diag.Detail
+		msg += "; " + strings.Join(strings.Fields(diag.Detail), " ")
 	}
 	if diag.Subject != nil {
 		return fmt.Sprintf("%s:%d:%d: %s", diag.Subject.Filename, diag.Subject.Start.Line, diag.Subject.Start.Column, msg)
