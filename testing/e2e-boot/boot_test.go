@@ -1,7 +1,6 @@
 package e2eboot
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,15 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 	"gopkg.in/yaml.v3"
-
-	"github.com/kitbuild/kit/testing/registry"
 )
 
 // Budgets of the boot test's steps; generous, the guest runs under TCG
@@ -151,20 +147,6 @@ func asList(v any) []any {
 	return l
 }
 
-// kitCmd runs the kit binary with the test's cache and returns its
-// combined output.
-func kitCmd(ctx context.Context, t *testing.T, kit, cacheDir string, args ...string) (string, error) {
-	t.Helper()
-	cmd := exec.CommandContext(ctx, kit, args...)
-	cmd.Env = append(os.Environ(), "KIT_CACHE="+cacheDir, "SOURCE_DATE_EPOCH=0")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	start := time.Now()
-	err := cmd.Run()
-	t.Logf("kit %s: %v (%v)", strings.Join(args, " "), err, time.Since(start).Round(time.Millisecond))
-	return out.String(), err
-}
-
 // TestRedisOSBoots builds the example packages from Debian (through the
 // machine's apt sources) and kit-init from this repository, pushes them to
 // a loopback registry, builds examples/redis-os.yml with the test's
@@ -176,40 +158,15 @@ func kitCmd(ctx context.Context, t *testing.T, kit, cacheDir string, args ...str
 //
 // Skipped with -short, and without QEMU unless CI=true.
 func TestRedisOSBoots(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds packages from Debian and boots a VM; skipped with -short")
-	}
-	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
-		t.Skipf("the example packages are amd64 Linux; this is %s/%s", runtime.GOOS, runtime.GOARCH)
-	}
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("qemu-system-x86_64 not installed, and CI=true: the boot test must run; install it with: apt-get install qemu-system-x86")
-		}
-		t.Skip("qemu-system-x86_64 not installed; install it with: apt-get install qemu-system-x86")
-	}
+	needBootHost(t)
+	f := sharedFixture(t)
 	dir := t.TempDir()
-	cacheDir := filepath.Join(dir, "cache")
-	kit := filepath.Join(dir, "kit")
-	build := exec.Command("go", "build", "-o", kit, "github.com/kitbuild/kit/cmd/kit")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building kit: %v\n%s", err, out)
-	}
-	reg := registry.Start(t)
-
-	pkgs, err := filepath.Glob("../../examples/packages/*")
-	if err != nil || len(pkgs) == 0 {
-		t.Fatalf("no example packages: %v", err)
+	kitCmd := func(ctx context.Context, t *testing.T, args ...string) (string, error) {
+		return f.kitCmd(ctx, t, nil, args...)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), pkgBuildTimeout)
 	defer cancel()
-	args := append([]string{"pkg", "build", "--locked", "--arch", "amd64", "--progress", "plain", "--registry", reg.Host()}, pkgs...)
-	built, err := kitCmd(ctx, t, kit, cacheDir, args...)
-	if err != nil {
-		t.Fatalf("kit pkg build: %v\n%s", err, built)
-	}
-
-	spec, caps := testSpec(t, built)
+	spec, caps := testSpec(t, f.built)
 	wantCaps, err := capMask(caps)
 	if err != nil {
 		t.Fatal(err)
@@ -219,14 +176,14 @@ func TestRedisOSBoots(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out")
-	if msg, err := kitCmd(ctx, t, kit, cacheDir, "build", "--arch", "amd64", "--progress", "plain",
-		"--mirror", "127.0.0.1:5000="+reg.URL(), "-o", out, "--name", "redis-os", specFile); err != nil {
+	if msg, err := kitCmd(ctx, t, "build", "--arch", "amd64", "--progress", "plain",
+		"--mirror", "127.0.0.1:5000="+f.reg.URL(), "-o", out, "--name", "redis-os", specFile); err != nil {
 		t.Fatalf("kit build: %v\n%s\nspec:\n%s", err, msg, spec)
 	}
 
 	bootCtx, cancelBoot := context.WithTimeout(context.Background(), bootTimeout+time.Minute)
 	defer cancelBoot()
-	console, err := kitCmd(bootCtx, t, kit, cacheDir, "run", "qemu", "--accel", "tcg", "--mem", "1G",
+	console, err := kitCmd(bootCtx, t, "run", "qemu", "--accel", "tcg", "--mem", "1G",
 		"--timeout", bootTimeout.String(), "--cmdline-append", "panic=-1", filepath.Join(out, "redis-os"))
 	_ = os.WriteFile(filepath.Join(dir, "console.log"), []byte(console), 0o644)
 	var problems []string
