@@ -60,13 +60,8 @@ func Plugin() sdk.Plugin {
 }
 
 // Formats returns the formats the plugin serves: raw-bios, raw-efi,
-// qcow2-bios, qcow2-efi, vhd, dynamic-vhd and vmdk.
-//
-// vhd, dynamic-vhd and vmdk wrap the raw-bios disk: the platforms that take
-// these formats boot them by BIOS by default (Hyper-V generation 1 VMs, the
-// only ones that boot a VHD rather than a VHDX; Azure generation 1 VMs;
-// VMware VMs, whose default firmware is BIOS), as LinuxKit's images for
-// them do.
+// qcow2-bios, qcow2-efi, vhd, dynamic-vhd and vmdk (vhd, dynamic-vhd and
+// vmdk wrap raw-bios; see the package doc for why).
 func Formats() []sdk.Format {
 	return []sdk.Format{
 		RawBIOS(),
