@@ -47,6 +47,9 @@ type System struct {
 	// DefinedIn is the file that declares the system: kit.work.hcl for a
 	// system block, else Specs[0].
 	DefinedIn string
+	// WorkFile is the kit.work.hcl that names the system (a system block
+	// or a systems glob), else "".
+	WorkFile string
 	// HCL is set for a system of a .kit.hcl file.
 	HCL bool
 	// Formats are the formats built (the spec's output blocks, the
@@ -73,8 +76,10 @@ type System struct {
 func (s *System) Inputs() []string {
 	in := append(append([]string{}, s.Specs...), s.LockPath)
 	in = append(in, s.Sources...)
-	if s.DefinedIn != "" && !contains(in, s.DefinedIn) {
-		in = append(in, s.DefinedIn)
+	for _, f := range []string{s.DefinedIn, s.WorkFile} {
+		if f != "" && !contains(in, f) {
+			in = append(in, f)
+		}
 	}
 	return in
 }
@@ -262,7 +267,7 @@ func Load(opts LoadOptions, patterns ...string) (*Workspace, error) {
 		return nil
 	}
 	for _, b := range wf.System {
-		s := &System{Name: b.Name, DefinedIn: ws.WorkFile, Formats: b.Formats}
+		s := &System{Name: b.Name, DefinedIn: ws.WorkFile, WorkFile: ws.WorkFile, Formats: b.Formats}
 		for _, sp := range b.Specs {
 			s.Specs = append(s.Specs, abs(root, sp))
 		}
@@ -271,8 +276,8 @@ func Load(opts LoadOptions, patterns ...string) (*Workspace, error) {
 			return nil, err
 		}
 	}
-	yamlSystem := func(p string) error {
-		s := &System{Name: specName(p), Specs: []string{p}, DefinedIn: p, LockPath: fetch.LockPath(p)}
+	yamlSystem := func(p, workFile string) error {
+		s := &System{Name: specName(p), Specs: []string{p}, DefinedIn: p, WorkFile: workFile, LockPath: fetch.LockPath(p)}
 		return add(s)
 	}
 	for _, g := range wf.Systems {
@@ -281,7 +286,7 @@ func Load(opts LoadOptions, patterns ...string) (*Workspace, error) {
 			return nil, fmt.Errorf("%s: systems %q: %w", ws.WorkFile, g, err)
 		}
 		for _, f := range files {
-			if err := yamlSystem(f); err != nil {
+			if err := yamlSystem(f, ws.WorkFile); err != nil {
 				return nil, err
 			}
 		}
@@ -296,7 +301,7 @@ func Load(opts LoadOptions, patterns ...string) (*Workspace, error) {
 			if !dirs.covers(f) || inPackage(f, byDir) {
 				continue
 			}
-			if err := yamlSystem(f); err != nil {
+			if err := yamlSystem(f, ""); err != nil {
 				return nil, err
 			}
 		}
