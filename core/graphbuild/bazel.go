@@ -57,25 +57,63 @@ func (ws *Workspace) BazelExport(sel *Selection, repoRoot string) ([]BazelFile, 
 		}
 		return "//" + dir + ":" + base, nil
 	}
+	// Directories that are (or will be) Bazel packages.
+	pkgDirs := map[string]bool{}
+	for _, p := range sel.Packages {
+		pkgDirs[p.Dir] = true
+	}
+	for _, s := range sel.Systems {
+		pkgDirs[filepath.Dir(s.Specs[0])] = true
+	}
+	isPkg := func(d string) bool {
+		return pkgDirs[d] || fileExists(filepath.Join(d, "BUILD.bazel")) || fileExists(filepath.Join(d, "BUILD"))
+	}
+	// owner returns the Bazel package directory holding file.
+	owner := func(file string) string {
+		d := filepath.Dir(file)
+		for ; d != repoRoot && filepath.Dir(d) != d; d = filepath.Dir(d) {
+			if isPkg(d) {
+				return d
+			}
+		}
+		return d
+	}
 	// relFile names a file for an attribute taking files: relative inside
 	// the package, a label of the file's own package otherwise.
 	relFile := func(fromDir, file string) (string, error) {
-		if r, err := filepath.Rel(fromDir, file); err == nil && !strings.HasPrefix(r, "..") && !strings.Contains(r, string(filepath.Separator)) {
+		if own := owner(file); own == fromDir {
+			r, err := filepath.Rel(fromDir, file)
+			if err != nil {
+				return "", err
+			}
 			return filepath.ToSlash(r), nil
 		}
-		l, err := label(fromDir, file)
+		own := owner(file)
+		r, err := filepath.Rel(repoRoot, own)
+		if err != nil || strings.HasPrefix(r, "..") {
+			return "", fmt.Errorf("%s is outside the Bazel module at %s", file, repoRoot)
+		}
+		name, _ := filepath.Rel(own, file)
+		pkgPath := filepath.ToSlash(r)
+		if pkgPath == "." {
+			pkgPath = ""
+		}
+		l := "//" + pkgPath + ":" + filepath.ToSlash(name)
+		notes = append(notes, fmt.Sprintf("%s: the package //%s must export %s (exports_files)", rel(repoRoot, fromDir), pkgPath, filepath.ToSlash(name)))
+		return l, nil
+	}
+	// pkgLabel is the label of a package's kit_package target, written
+	// short as buildifier writes it ("//packages/tools", not
+	// "//packages/tools:tools").
+	pkgLabel := func(fromDir string, p *Package) (string, error) {
+		l, err := label(fromDir, filepath.Join(p.Dir, filepath.Base(p.Dir)))
 		if err != nil {
 			return "", err
 		}
-		if strings.HasPrefix(l, "//") {
-			notes = append(notes, fmt.Sprintf("%s: the package %s must export %s (exports_files)", rel(repoRoot, fromDir), strings.SplitN(l, ":", 2)[0], path.Base(filepath.ToSlash(file))))
-		} else {
-			l = strings.TrimPrefix(l, ":")
+		if dir, name, ok := strings.Cut(l, ":"); ok && strings.HasPrefix(dir, "//") && path.Base(dir) == name {
+			l = dir
 		}
 		return l, nil
-	}
-	pkgLabel := func(fromDir string, p *Package) (string, error) {
-		return label(fromDir, filepath.Join(p.Dir, filepath.Base(p.Dir)))
 	}
 
 	for _, p := range sel.Packages {
@@ -119,8 +157,6 @@ func (ws *Workspace) BazelExport(sel *Selection, repoRoot string) ([]BazelFile, 
 	}
 	for _, s := range sel.Systems {
 		dir := filepath.Dir(s.Specs[0])
-		var b strings.Builder
-		fmt.Fprintf(&b, "kit_system(\n    name = %s,\n", starString(s.Name))
 		var specs []string
 		for _, sp := range s.Specs {
 			r, err := relFile(dir, sp)
@@ -129,15 +165,12 @@ func (ws *Workspace) BazelExport(sel *Selection, repoRoot string) ([]BazelFile, 
 			}
 			specs = append(specs, r)
 		}
-		writeList(&b, "specs", specs)
 		lock, err := relFile(dir, s.LockPath)
 		if err != nil {
 			return nil, nil, fmt.Errorf("system %s: %w", s.Name, err)
 		}
-		fmt.Fprintf(&b, "    lock = %s,\n", starString(lock))
 		formats := append([]string(nil), s.Formats...)
 		sort.Strings(formats)
-		writeList(&b, "formats", formats)
 		var srcs []string
 		for _, src := range s.Sources {
 			r, err := relFile(dir, src)
@@ -147,7 +180,6 @@ func (ws *Workspace) BazelExport(sel *Selection, repoRoot string) ([]BazelFile, 
 			srcs = append(srcs, r)
 		}
 		sort.Strings(srcs)
-		writeList(&b, "srcs", srcs)
 		var deps []string
 		for _, name := range s.Packages {
 			p := ws.Package(name)
@@ -161,10 +193,18 @@ func (ws *Workspace) BazelExport(sel *Selection, repoRoot string) ([]BazelFile, 
 			deps = append(deps, l)
 		}
 		sort.Strings(deps)
-		writeList(&b, "deps", deps)
+		// Attributes in buildifier's order (name, srcs, the others by
+		// name, deps), so that buildifier -mode=check passes.
+		var b strings.Builder
+		fmt.Fprintf(&b, "kit_system(\n    name = %s,\n", starString(s.Name))
+		writeList(&b, "srcs", srcs)
+		writeList(&b, "formats", formats)
+		fmt.Fprintf(&b, "    lock = %s,\n", starString(lock))
+		writeList(&b, "specs", specs)
 		if s.HCL && multi[s.Specs[0]] > 1 {
 			fmt.Fprintf(&b, "    system = %s,\n", starString(s.Name))
 		}
+		writeList(&b, "deps", deps)
 		b.WriteString(")\n")
 		byDir[dir] = append(byDir[dir], target{name: s.Name, text: b.String(), rule: "kit_system"})
 	}
