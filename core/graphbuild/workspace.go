@@ -68,6 +68,8 @@ type System struct {
 	// Spec is the loaded spec (HCL package references are placeholders
 	// until the system is planned).
 	Spec *spec.System
+
+	hclInputs []string // files the HCL decoder read besides the spec
 }
 
 // Inputs are every local file and directory a system's build reads
@@ -319,6 +321,11 @@ func Load(opts LoadOptions, patterns ...string) (*Workspace, error) {
 		for _, ns := range hf.Systems {
 			s := &System{Name: ns.Name, Specs: []string{f}, DefinedIn: f, HCL: true, Spec: ns.System,
 				LockPath: hclLockPath(f, ns.Name, len(hf.Systems))}
+			for _, in := range hf.Inputs {
+				if a, err := filepath.Abs(in); err == nil && a != f && !contains(s.hclInputs, a) {
+					s.hclInputs = append(s.hclInputs, a)
+				}
+			}
 			for _, o := range ns.Outputs {
 				s.Formats = append(s.Formats, o.Format)
 				if len(o.Config) > 0 {
@@ -376,6 +383,12 @@ func (ws *Workspace) LoadSpecs(ss []*System) error {
 			s.Spec = sys
 		}
 		s.Sources = sources(s.Spec)
+		for _, in := range s.hclInputs {
+			if !contains(s.Sources, in) {
+				s.Sources = append(s.Sources, in)
+			}
+		}
+		sort.Strings(s.Sources)
 		if !s.HCL {
 			s.Packages = nil
 			for _, ref := range imageRefs(s.Spec) {
