@@ -29,6 +29,11 @@ import (
 type Options struct {
 	// Specs are the spec files, merged in order.
 	Specs []string
+	// System, when set, is the decoded system (a system of an HCL file);
+	// Specs then only name it (Specs[0] gives the default Name and lock).
+	System *spec.System
+	// LockPath is the lock file (default fetch.LockPath(Specs[0])).
+	LockPath string
 	// Formats are the output formats (default kernel+initrd): built-in
 	// formats, or format components of plugins.
 	Formats []string
@@ -121,6 +126,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	defer s.Close()
 	sys, err := s.Add(ctx, Target{
 		Specs:        o.Specs,
+		System:       o.System,
+		LockPath:     o.LockPath,
 		Formats:      o.Formats,
 		FormatConfig: o.FormatConfig,
 		DiskSize:     o.DiskSize,

@@ -320,7 +320,7 @@ func Load(opts LoadOptions, patterns ...string) (*Workspace, error) {
 		}
 		for _, ns := range hf.Systems {
 			s := &System{Name: ns.Name, Specs: []string{f}, DefinedIn: f, HCL: true, Spec: ns.System,
-				LockPath: hclLockPath(f, ns.Name, len(hf.Systems))}
+				LockPath: HCLLockPath(f, ns.Name, len(hf.Systems))}
 			for _, in := range hf.Inputs {
 				if a, err := filepath.Abs(in); err == nil && a != f && !contains(s.hclInputs, a) {
 					s.hclInputs = append(s.hclInputs, a)
@@ -357,11 +357,11 @@ func Load(opts LoadOptions, patterns ...string) (*Workspace, error) {
 	return ws, nil
 }
 
-// hclLockPath is the lock file of a system of an HCL file: the file's
+// HCLLockPath is the lock file of a system of an HCL file: the file's
 // lock (x.kit.hcl → x.kit.lock) when it holds one system, else one per
 // system beside it (x.kit.NAME.lock), since a lock keeps only the images
-// its system uses.
-func hclLockPath(file, name string, systems int) string {
+// its system uses. kit build uses the same rule.
+func HCLLockPath(file, name string, systems int) string {
 	p := fetch.LockPath(file)
 	if systems <= 1 {
 		return p

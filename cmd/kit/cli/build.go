@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/kitbuild/kit/core/build"
 	"github.com/kitbuild/kit/core/format"
+	"github.com/kitbuild/kit/core/graphbuild"
+	"github.com/kitbuild/kit/core/spec"
 )
 
 // buildOptions are the flags of `kit build`.
@@ -35,6 +38,11 @@ type buildOptions struct {
 	formatConfigs []string
 	diskSize      string
 	pluginTimeout time.Duration
+
+	// HCL specs
+	vars     []string
+	varFiles []string
+	system   string
 }
 
 func newBuildCmd() *cobra.Command {
@@ -72,6 +80,9 @@ sha256 in the lock file; a changed binary is refused until --update-lock.`,
 	f.StringArrayVar(&o.formatConfigs, "format-config", nil, "configuration of a format, FORMAT=JSON or FORMAT=@FILE, repeatable")
 	f.StringVar(&o.diskSize, "disk-size", "", "disk size (e.g. 2G, 512M; K, M, G and T are powers of 1024) for every format that takes one (default: derived from the content)")
 	f.DurationVar(&o.pluginTimeout, "plugin-timeout", 30*time.Minute, "time a plugin may take for one format build (0: no limit)")
+	f.StringArrayVar(&o.vars, "var", nil, "set a variable of an HCL spec, NAME=VALUE (repeatable)")
+	f.StringArrayVar(&o.varFiles, "var-file", nil, "read variables of an HCL spec from a file of NAME = VALUE lines (repeatable)")
+	f.StringVar(&o.system, "system", "", "the system to build, when the HCL spec holds several")
 	f.StringVarP(&o.outDir, "dir", "o", ".", "output directory")
 	f.StringVar(&o.name, "name", "", "base name of the outputs (default: the first spec's file name without extension)")
 	f.StringVar(&o.arch, "arch", runtime.GOARCH, "target architecture: amd64 or arm64")
@@ -147,18 +158,24 @@ func (o *buildOptions) run(cmd *cobra.Command, specs []string) error {
 	case timeout < 0:
 		return fmt.Errorf("--plugin-timeout %v: want a positive duration, or 0 for no limit", o.pluginTimeout)
 	}
+	hcl, err := o.loadHCL(cmd, specs, configs, &formats)
+	if err != nil {
+		return err
+	}
 	pr, err := newProgress(o.progress, cmd.ErrOrStderr(), o.explain)
 	if err != nil {
 		return err
 	}
 	res, err := build.Run(cmd.Context(), build.Options{
 		Specs:           specs,
+		System:          hcl.system,
+		LockPath:        hcl.lockPath,
 		Formats:         formats,
 		FormatConfig:    configs,
 		DiskSize:        diskSize,
 		PluginTimeout:   timeout,
 		OutDir:          o.outDir,
-		Name:            o.name,
+		Name:            hcl.name,
 		Arch:            o.arch,
 		Jobs:            o.jobs,
 		Mirrors:         mirrors,
@@ -266,4 +283,74 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("want a size above zero")
 	}
 	return n << sh, nil
+}
+
+// hclSystem is the system of an HCL spec that kit build builds.
+type hclSystem struct {
+	system   *spec.System
+	lockPath string
+	name     string
+}
+
+// loadHCL decodes a single HCL spec with the build's variables and picks the
+// system to build (--system, or the file's only one). The system's output
+// blocks configure their formats (--format-config wins) and, without -f,
+// choose them. For YAML specs it returns the name flag unchanged and no
+// system: build.Run loads them.
+func (o *buildOptions) loadHCL(cmd *cobra.Command, specs []string, configs map[string]json.RawMessage, formats *[]string) (hclSystem, error) {
+	h := hclSystem{name: o.name}
+	if len(specs) != 1 || !spec.IsHCL(specs[0]) {
+		if len(o.vars) > 0 || len(o.varFiles) > 0 || o.system != "" {
+			return h, fmt.Errorf("--var, --var-file and --system apply to a single HCL spec (*.kit.hcl)")
+		}
+		return h, nil
+	}
+	vars, err := parseVars(o.vars)
+	if err != nil {
+		return h, err
+	}
+	f, err := spec.LoadHCL(specs[0], spec.HCLOptions{Vars: vars, VarFiles: o.varFiles, Env: os.Environ(), Packages: resolvePackage})
+	if err != nil {
+		var d *spec.Diagnostics
+		if errors.As(err, &d) {
+			if werr := d.WriteText(cmd.ErrOrStderr(), 0, false); werr != nil {
+				return h, werr
+			}
+			return h, &exitError{code: 1, err: err} // the snippets, then file:line:col lines
+		}
+		return h, err
+	}
+	var ns *spec.NamedSystem
+	switch {
+	case o.system != "":
+		if ns, err = f.System(o.system); err != nil {
+			return h, err
+		}
+	case len(f.Systems) == 1:
+		ns = &f.Systems[0]
+	default:
+		return h, fmt.Errorf("%s holds %d systems (%s): choose one with --system NAME, or build them all with kit graph build",
+			specs[0], len(f.Systems), strings.Join(f.SystemNames(), ", "))
+	}
+	for _, w := range ns.System.Warnings() {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
+	}
+	h.system = ns.System
+	h.lockPath = graphbuild.HCLLockPath(specs[0], ns.Name, len(f.Systems))
+	if h.name == "" {
+		h.name = ns.Name
+	}
+	explicit := len(o.formats) > 0
+	if !explicit && len(ns.Outputs) > 0 {
+		*formats = (*formats)[:0]
+	}
+	for _, out := range ns.Outputs {
+		if _, set := configs[out.Format]; !set && !format.EmptyConfig(out.Config) {
+			configs[out.Format] = out.Config
+		}
+		if !explicit {
+			*formats = append(*formats, out.Format)
+		}
+	}
+	return h, nil
 }

@@ -141,8 +141,11 @@ func (o *validateOptions) run(cmd *cobra.Command, args []string) error {
 // as kit pkg show-tag computes it for the host's architecture and
 // $SOURCE_DATE_EPOCH, from pkg.lock only (never asking a Debian mirror),
 // under the block's registry (where kit pkg build --registry pushed it).
-func init() {
-	spec.SetPackageResolver(func(p spec.PackageBlock) (string, error) {
+func init() { spec.SetPackageResolver(resolvePackage) }
+
+// resolvePackage gives a package block's image reference (see init).
+func resolvePackage(p spec.PackageBlock) (string, error) {
+	{
 		var epoch int64
 		if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
 			n, err := strconv.ParseInt(s, 10, 64)
@@ -169,5 +172,5 @@ func init() {
 			return p.Registry + "/" + plan.Ref, nil
 		}
 		return plan.Ref, nil
-	})
+	}
 }
