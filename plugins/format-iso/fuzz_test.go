@@ -53,3 +53,4 @@ func TestInBoot(t *testing.T) {
 		}
 	}
 }
+

@@ -148,6 +148,9 @@ func addRootfs(ctx context.Context, im *iso9660.Image, r io.ReaderAt, size int64
 		e := iso9660.Entry{Path: h.Name, Mode: uint32(h.Mode) & 0o7777, UID: uint32(h.Uid), GID: uint32(h.Gid), ModTime: h.ModTime}
 		switch h.Typeflag {
 		case tar.TypeReg, '\x00': // '\x00' is the pre-POSIX regular file
+			if sparse(h) {
+				return fmt.Errorf("tar entry %s: a sparse file (kit's root filesystem tars hold none)", h.Name)
+			}
 			// The reader stands at the entry's data.
 			off, err := sr.Seek(0, io.SeekCurrent)
 			if err != nil {
@@ -179,4 +182,15 @@ func addRootfs(ctx context.Context, im *iso9660.Image, r io.ReaderAt, size int64
 			return fmt.Errorf("tar entry %s: %w", h.Name, err)
 		}
 	}
+}
+
+// sparse reports whether a header is a PAX sparse file, whose archived data
+// is not its content.
+func sparse(h *tar.Header) bool {
+	for k := range h.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
