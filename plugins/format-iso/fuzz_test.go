@@ -53,4 +53,3 @@ func TestInBoot(t *testing.T) {
 		}
 	}
 }
-
