@@ -366,6 +366,9 @@ func (s *Session) Add(ctx context.Context, t Target) (*System, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkOutputNames(formats, o.Formats); err != nil {
+		return nil, err
+	}
 
 	lock, err := fetch.LoadLock(lockPath)
 	if err != nil {
@@ -776,4 +779,24 @@ func dryRun(plan *graph.Plan, ex []solver.Explanation) []PlanNode {
 		out = append(out, pn)
 	}
 	return out
+}
+
+// checkOutputNames refuses selected formats that would write the same file
+// (iso-bios and kernel+iso both write NAME.iso): one would silently replace
+// the other in the output directory.
+func checkOutputNames(set *formatSet, selected []string) error {
+	by := map[string]string{}
+	for _, name := range selected {
+		n, ok := set.nodes[name]
+		if !ok {
+			continue
+		}
+		for _, suffix := range n.f.Outputs() {
+			if other, dup := by[suffix]; dup && other != name {
+				return fmt.Errorf("formats %s and %s both write NAME%s: build them with separate kit build runs (or different --name/-o)", other, name, suffix)
+			}
+			by[suffix] = name
+		}
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/kitbuild/kit/core/cache"
+	"github.com/kitbuild/kit/core/format"
 	"github.com/kitbuild/kit/core/plugin"
 	"github.com/kitbuild/kit/sdk/sdktest"
 )
@@ -147,5 +148,38 @@ func TestSetDefault(t *testing.T) {
 	}
 	if _, err := setDefault(json.RawMessage(`[1]`), "diskSize", 1); err == nil {
 		t.Error("setDefault of an array succeeded")
+	}
+}
+
+// suffixFormat is a format that only declares its outputs.
+type suffixFormat struct {
+	format.Format
+	name     string
+	suffixes []string
+}
+
+func (f suffixFormat) Name() string      { return f.name }
+func (f suffixFormat) Outputs() []string { return f.suffixes }
+
+func TestCheckOutputNames(t *testing.T) {
+	set := &formatSet{nodes: map[string]*formatNode{
+		"iso-bios":   {name: "iso-bios", f: suffixFormat{name: "iso-bios", suffixes: []string{".iso"}}},
+		"kernel+iso": {name: "kernel+iso", f: suffixFormat{name: "kernel+iso", suffixes: []string{"-kernel", ".iso", "-cmdline"}}},
+		"iso-efi":    {name: "iso-efi", f: suffixFormat{name: "iso-efi", suffixes: []string{"-efi.iso"}}},
+	}}
+	for _, tc := range []struct {
+		selected []string
+		err      string
+	}{
+		{[]string{"iso-bios", "iso-efi"}, ""},
+		{[]string{"iso-bios", "iso-bios"}, ""},
+		// a format only needed by a selected one writes nothing to -o
+		{[]string{"iso-efi"}, ""},
+		{[]string{"iso-bios", "kernel+iso"}, "formats iso-bios and kernel+iso both write NAME.iso"},
+	} {
+		err := checkOutputNames(set, tc.selected)
+		if (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%v: error %v, want %q", tc.selected, err, tc.err)
+		}
 	}
 }
