@@ -1,6 +1,6 @@
 // Package formatfs is the format-fs plugin: the kernel+FILESYSTEM output
 // formats, a kernel, its command line and the root filesystem (without
 // boot/) as a file system image the kernel mounts. It serves
-// kernel+squashfs (SquashFS 4.0, zstd or gzip); kernel+erofs is not served:
-// no Go EROFS writer exists yet. cmd/kit-plugin-format-fs serves it.
+// kernel+squashfs (SquashFS 4.0, zstd or gzip) and kernel+erofs
+// (uncompressed EROFS). cmd/kit-plugin-format-fs serves it.
 package formatfs

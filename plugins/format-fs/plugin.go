@@ -31,7 +31,7 @@ func Plugin() sdk.Plugin {
 }
 
 // Formats returns the formats the plugin serves.
-func Formats() []sdk.Format { return []sdk.Format{KernelSquashfs{}} }
+func Formats() []sdk.Format { return []sdk.Format{KernelSquashfs{}, KernelErofs{}} }
 
 // input returns the path of a required input.
 func input(req *sdk.BuildRequest, name string) (string, error) {

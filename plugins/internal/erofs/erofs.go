@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"strings"
 	"time"
 
@@ -17,11 +18,21 @@ type Option func(*options)
 
 type options struct {
 	tempDir string
+	exclude func(name string) bool
 }
 
 // WithTempDir sets where file data is spooled until the image is written
 // (default os.TempDir()).
 func WithTempDir(dir string) Option { return func(o *options) { o.tempDir = dir } }
+
+// WithExclude leaves out of the image every tar entry for which exclude
+// returns true; it is called with each entry's absolute, cleaned name
+// ("/boot/kernel"), directories included, and excluding a directory does
+// not exclude its children (exclude them too). A hard link to an excluded
+// entry is an error.
+func WithExclude(exclude func(name string) bool) Option {
+	return func(o *options) { o.exclude = exclude }
+}
 
 // Unix file type bits, as EROFS records them.
 const (
@@ -35,9 +46,9 @@ const xattrPAX = "SCHILY.xattr."
 // FromTar writes to w an uncompressed EROFS image (4 KiB blocks) of the tar
 // stream r: regular files, directories, symlinks, devices and fifos with
 // their owners, modes, extended attributes and modification times clamped
-// to epoch, which is also the image's build time. go-erofs has no hard
-// links: a hard link becomes a copy of its target (same data and
-// metadata, a link count of one each).
+// to epoch, which is also the image's build time; owners that do not fit in
+// 32 bits are an error. go-erofs has no hard links: a hard link becomes a
+// copy of its target (same data and metadata, a link count of one each).
 func FromTar(ctx context.Context, w io.WriteSeeker, r io.Reader, epoch int64, opts ...Option) error {
 	var o options
 	for _, opt := range opts {
@@ -64,6 +75,17 @@ func FromTar(ctx context.Context, w io.WriteSeeker, r io.Reader, epoch int64, op
 		name, err := cleanName(h.Name)
 		if err != nil {
 			return fmt.Errorf("erofs: tar entry %q: %w", h.Name, err)
+		}
+		if o.exclude != nil && o.exclude(name) {
+			continue
+		}
+		if h.Typeflag == tar.TypeLink && o.exclude != nil {
+			if target, err := cleanName(h.Linkname); err == nil && o.exclude(target) {
+				return fmt.Errorf("erofs: tar entry %q: a hard link to %s, which is left out of the image", h.Name, h.Linkname)
+			}
+		}
+		if h.Uid < 0 || h.Gid < 0 || int64(h.Uid) > math.MaxUint32 || int64(h.Gid) > math.MaxUint32 {
+			return fmt.Errorf("erofs: tar entry %q: uid/gid %d/%d out of range", h.Name, h.Uid, h.Gid)
 		}
 		if err := add(ew, name, h, tr, headers, epoch); err != nil {
 			return fmt.Errorf("erofs: tar entry %q: %w", h.Name, err)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	goerofs "github.com/erofs/go-erofs"
 	"golang.org/x/sys/unix"
 )
 
@@ -245,4 +247,60 @@ func FuzzFromTar(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_ = FromTar(context.Background(), &seeker{}, bytes.NewReader(b), epoch, WithTempDir(dir))
 	})
+}
+
+// TestExclude leaves boot/ out, as the kernel+erofs format does, and reads
+// the image back with go-erofs' reader.
+func TestExclude(t *testing.T) {
+	inBoot := func(name string) bool { return name == "/boot" || strings.HasPrefix(name, "/boot/") }
+	mt := time.Unix(epoch-86400, 0)
+	tb := tarOf(t, []item{
+		{h: tar.Header{Name: "boot/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: mt}},
+		{h: tar.Header{Name: "boot/kernel", Typeflag: tar.TypeReg, Mode: 0o644, Size: 6, ModTime: mt}, data: []byte("KERNEL")},
+		{h: tar.Header{Name: "bootstrap", Typeflag: tar.TypeReg, Mode: 0o644, Size: 2, ModTime: mt}, data: []byte("ok")},
+	})
+	var out seeker
+	if err := FromTar(context.Background(), &out, bytes.NewReader(tb), epoch, WithTempDir(t.TempDir()), WithExclude(inBoot)); err != nil {
+		t.Fatal(err)
+	}
+	fsys, err := goerofs.Open(bytes.NewReader(out.b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.Stat(fsys, "boot"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("boot: %v, want it left out", err)
+	}
+	if b, err := fs.ReadFile(fsys, "bootstrap"); err != nil || string(b) != "ok" {
+		t.Errorf("bootstrap: %q, %v", b, err)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	inBoot := func(name string) bool { return name == "/boot" || strings.HasPrefix(name, "/boot/") }
+	file := func(name string) item {
+		return item{h: tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: 1}, data: []byte("x")}
+	}
+	for _, tc := range []struct {
+		name  string
+		items []item
+		want  string
+	}{
+		{"dotdot", []item{file("a/../../b")}, `tar entry "a/../../b": name has a ".." component`},
+		{"link to a later file", []item{{h: tar.Header{Name: "l", Typeflag: tar.TypeLink, Linkname: "f"}}, file("f")}, `hard link target "f" is not an earlier file`},
+		{"link into an excluded tree", []item{file("boot/kernel"), {h: tar.Header{Name: "k", Typeflag: tar.TypeLink, Linkname: "boot/kernel"}}}, `tar entry "k": a hard link to boot/kernel, which is left out of the image`},
+		{"uid", []item{{h: tar.Header{Name: "f", Typeflag: tar.TypeReg, Uid: 1 << 33, Format: tar.FormatPAX}}}, `tar entry "f": uid/gid 8589934592/0 out of range`},
+		{"type", []item{{h: tar.Header{Name: "g", Typeflag: tar.TypeCont}}}, `tar entry "g": unsupported type '7'`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := FromTar(context.Background(), &seeker{}, bytes.NewReader(tarOf(t, tc.items)), epoch, WithTempDir(t.TempDir()), WithExclude(inBoot))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := FromTar(ctx, &seeker{}, bytes.NewReader(tarOf(t, tree())), epoch); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: %v", err)
+	}
 }

@@ -1,4 +1,4 @@
 // Command kit-plugin-format-fs serves kit's kernel+FILESYSTEM formats
-// (kernel+squashfs; see package formatfs) over the plugin protocol. kit
-// starts it; run by hand it explains that and exits.
+// (kernel+squashfs and kernel+erofs; see package formatfs) over the plugin
+// protocol. kit starts it; run by hand it explains that and exits.
 package main
