@@ -480,6 +480,9 @@ func FuzzAddTar(f *testing.F) {
 		{Name: "a/d", Typeflag: tar.TypeSymlink, Linkname: "../x"},
 	}))
 	f.Add([]byte("not a tar"))
+	for _, tb := range sparseTars() {
+		f.Add(tb)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		im := New(epoch)
 		if err := im.AddTar(context.Background(), bytes.NewReader(b), int64(len(b))); err != nil {
@@ -528,5 +531,95 @@ func TestElToritoLargeEFI(t *testing.T) {
 	}
 	if n := binary.LittleEndian.Uint16(cat[32+6:]); n != 0 {
 		t.Errorf("sector count %d, want 0", n)
+	}
+}
+
+// rawHeader is a tar header block; magic is "ustar\x0000" (USTAR, PAX) or
+// "ustar  \x00" (GNU). set fills in more fields before the checksum.
+func rawHeader(name string, typ byte, size int64, magic string, set func(b []byte)) []byte {
+	b := make([]byte, 512)
+	copy(b[0:], name)
+	copy(b[100:], "0000644\x00")
+	copy(b[108:], "0000000\x00")
+	copy(b[116:], "0000000\x00")
+	copy(b[124:], fmt.Sprintf("%011o\x00", size))
+	copy(b[136:], fmt.Sprintf("%011o\x00", epoch))
+	b[156] = typ
+	copy(b[257:], magic)
+	if set != nil {
+		set(b)
+	}
+	copy(b[148:156], "        ")
+	sum := 0
+	for _, c := range b {
+		sum += int(c)
+	}
+	copy(b[148:], fmt.Sprintf("%06o\x00 ", sum))
+	return b
+}
+
+// padded pads b to whole 512-byte blocks.
+func padded(b []byte) []byte { return append(b, make([]byte, (512-len(b)%512)%512)...) }
+
+// paxEntry is a PAX extended header entry holding records (in order).
+func paxEntry(records ...string) []byte {
+	var data []byte
+	for i := 0; i < len(records); i += 2 {
+		rec := " " + records[i] + "=" + records[i+1] + "\n"
+		n := len(rec)
+		for len(fmt.Sprint(n+len(fmt.Sprint(n)))) != len(fmt.Sprint(n)) {
+			n++
+		}
+		data = append(data, fmt.Sprintf("%d%s", len(rec)+len(fmt.Sprint(n)), rec)...)
+	}
+	return append(rawHeader("PaxHeaders/sparse", tar.TypeXHeader, int64(len(data)), "ustar\x0000", nil), padded(data)...)
+}
+
+// sparseTars are archives of one sparse file data/sparse (8 KiB: 4 KiB of
+// zeros, "hello", zeros) in each of GNU tar's sparse formats, as GNU tar
+// writes them (archive/tar writes none).
+func sparseTars() map[string][]byte {
+	const realSize = 8192
+	end := make([]byte, 1024)
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	return map[string][]byte{
+		"pax 1.0": cat(
+			paxEntry("GNU.sparse.major", "1", "GNU.sparse.minor", "0", "GNU.sparse.name", "data/sparse", "GNU.sparse.realsize", fmt.Sprint(realSize)),
+			rawHeader("GNUSparseFile.0/sparse", tar.TypeReg, 512+5, "ustar\x0000", nil), // the map block and the data
+			padded([]byte("1\n4096\n5\n")), padded([]byte("hello")), end),
+		"pax 0.1": cat(
+			paxEntry("GNU.sparse.size", fmt.Sprint(realSize), "GNU.sparse.numblocks", "1", "GNU.sparse.offset", "4096", "GNU.sparse.numbytes", "5", "GNU.sparse.name", "data/sparse"),
+			rawHeader("GNUSparseFile.0/sparse", tar.TypeReg, 5, "ustar\x0000", nil),
+			padded([]byte("hello")), end),
+		"gnu S": cat(
+			rawHeader("data/sparse", tar.TypeGNUSparse, 5, "ustar  \x00", func(b []byte) {
+				copy(b[386:], fmt.Sprintf("%011o\x00%011o\x00", 4096, 5)) // the first sparse entry
+				copy(b[483:], fmt.Sprintf("%011o\x00", realSize))         // the real size
+			}),
+			padded([]byte("hello")), end),
+	}
+}
+
+// TestAddTarSparse: a sparse file is refused, naming the entry, instead of
+// its archived bytes becoming its content.
+func TestAddTarSparse(t *testing.T) {
+	want := make([]byte, 8192)
+	copy(want[4096:], "hello")
+	for name, tb := range sparseTars() {
+		t.Run(name, func(t *testing.T) {
+			// archive/tar reads the fixture as a sparse file.
+			tr := tar.NewReader(bytes.NewReader(tb))
+			h, err := tr.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := io.ReadAll(tr); err != nil || h.Name != "data/sparse" || !bytes.Equal(got, want) {
+				t.Fatalf("archive/tar reads %q: %d bytes, %v; the fixture is wrong", h.Name, len(got), err)
+			}
+			err = New(epoch).AddTar(context.Background(), bytes.NewReader(tb), int64(len(tb)))
+			if err == nil || !strings.Contains(err.Error(), `tar entry "data/sparse": a sparse file`) {
+				t.Errorf("AddTar: %v, want a sparse file refused", err)
+			}
+		})
 	}
 }
