@@ -136,6 +136,9 @@ func (s *Store) PutAction(a *graph.Action) error {
 		return fmt.Errorf("cache: put action %q: %w", a.Name, err)
 	}
 	for _, o := range a.Outputs {
+		if err := s.waitDurable(o.Digest); err != nil {
+			return fmt.Errorf("cache: put action %s (%s): output %q: %w", a.Key, a.Name, o.Name, err)
+		}
 		n, err := s.Stat(o.Digest)
 		if err != nil {
 			return fmt.Errorf("cache: put action %s (%s): output %q: %w", a.Key, a.Name, o.Name, err)

@@ -26,13 +26,11 @@ func (s *Store) blobPath(d graph.Digest) string {
 }
 
 // Has reports whether the blob is present. Only verified content is ever
-// placed under blobs/, so a present blob is a verified one.
+// placed under blobs/, so a present blob is a verified one. A blob of this
+// Store that is pending (see CreateDeferred) is present.
 func (s *Store) Has(d graph.Digest) bool {
-	if d.Validate() != nil {
-		return false
-	}
-	fi, err := os.Lstat(s.blobPath(d))
-	return err == nil && fi.Mode().IsRegular()
+	_, err := s.Stat(d)
+	return err == nil
 }
 
 // Stat returns the size of a present blob; the error wraps fs.ErrNotExist
@@ -40,6 +38,11 @@ func (s *Store) Has(d graph.Digest) bool {
 func (s *Store) Stat(d graph.Digest) (int64, error) {
 	if err := d.Validate(); err != nil {
 		return 0, fmt.Errorf("cache: %w", err)
+	}
+	// Pending first: a pending blob is linked before it stops being
+	// pending, so one that is not pending any more is found below.
+	if p := s.pend.get(d); p != nil {
+		return p.size, nil
 	}
 	fi, err := os.Lstat(s.blobPath(d))
 	if err != nil {
@@ -55,16 +58,20 @@ func (s *Store) Stat(d graph.Digest) (int64, error) {
 }
 
 // Path returns the path of a present blob. The file is read-only and must
-// stay so. The error wraps fs.ErrNotExist when the blob is missing.
+// stay so. The error wraps fs.ErrNotExist when the blob is missing. For a
+// pending blob, Path waits until it is durable: Open does not.
 func (s *Store) Path(d graph.Digest) (string, error) {
+	if err := s.waitDurable(d); err != nil {
+		return "", err
+	}
 	if _, err := s.Stat(d); err != nil {
 		return "", err
 	}
 	return s.blobPath(d), nil
 }
 
-// Open opens a present blob for reading. The error wraps fs.ErrNotExist when
-// it is missing.
+// Open opens a present blob for reading (an *os.File). The error wraps
+// fs.ErrNotExist when it is missing.
 func (s *Store) Open(ctx context.Context, d graph.Digest) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("cache: open blob %s: %w", d, err)
@@ -73,6 +80,13 @@ func (s *Store) Open(ctx context.Context, d graph.Digest) (io.ReadCloser, error)
 		return nil, fmt.Errorf("cache: %w", err)
 	}
 	f, err := os.Open(s.blobPath(d))
+	if errors.Is(err, fs.ErrNotExist) {
+		if pf := s.openPending(d); pf != nil {
+			return pf, nil
+		}
+		// Linked since the first try, or missing.
+		f, err = os.Open(s.blobPath(d))
+	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("cache: blob %s: %w", d, fs.ErrNotExist)
@@ -116,6 +130,8 @@ type blobWriter struct {
 	n    int64
 	err  error // sticky write error
 	done bool  // committed or discarded
+	// deferred leaves the fsync and link to a goroutine (CreateDeferred).
+	deferred bool
 
 	bg  *behind // nil while the blob is small
 	cur *chunk  // the buffer being filled for bg
@@ -322,8 +338,7 @@ func (w *blobWriter) commit(name, mediaType string, want graph.Digest, wantSize 
 		return graph.Output{}, fmt.Errorf("cache: blob %s: want %d bytes, got %d: %w", got, wantSize, w.n, ErrDigestMismatch)
 	}
 	out = graph.Output{Name: name, Digest: got, Size: w.n, MediaType: mediaType}
-	dst := w.s.blobPath(got)
-	if fi, err := os.Lstat(dst); err == nil && fi.Mode().IsRegular() {
+	if fi, err := os.Lstat(w.s.blobPath(got)); err == nil && fi.Mode().IsRegular() || w.s.pend.get(got) != nil {
 		w.discard()
 		return out, nil
 	}
@@ -335,21 +350,15 @@ func (w *blobWriter) commit(name, mediaType string, want graph.Digest, wantSize 
 			return graph.Output{}, fmt.Errorf("cache: blob %s: seal: %w", got, err)
 		}
 	}
+	if w.deferred {
+		return w.s.commitLater(w, got, out)
+	}
 	if err := w.f.Sync(); err != nil {
 		return graph.Output{}, fmt.Errorf("cache: blob %s: sync: %w", got, err)
 	}
-	// A hard link never replaces an existing blob; fall back to a rename on
-	// file systems without hard links (same content, so replacing is safe).
-	tmp := w.tmp
-	if err := os.Link(tmp, dst); err != nil && !errors.Is(err, fs.ErrExist) {
-		if err := os.Rename(tmp, dst); err != nil {
-			return graph.Output{}, fmt.Errorf("cache: blob %s: move into place: %w", got, err)
-		}
+	if err := w.s.link(w.tmp, got); err != nil {
+		return graph.Output{}, fmt.Errorf("cache: blob %s: %w", got, err)
 	}
-	// The directory is synced once for every blob linked so far before an
-	// action that names them is recorded (see syncBlobs): a link lost in a
-	// crash before that only makes the blob missing, never wrong.
-	w.s.linked.Add(1)
 	w.discard()
 	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"reflect"
@@ -135,6 +136,9 @@ func (s *Store) updateIndex(ctx context.Context, fn func(*v1.IndexManifest) erro
 // present; mediaType may be empty when the manifest names its own. An
 // existing entry with the same non-empty ref is replaced.
 func (s *Store) AddImage(ref string, manifestDigest graph.Digest, mediaType string) error {
+	if err := s.waitDurable(manifestDigest); err != nil {
+		return fmt.Errorf("cache: add image %q: %w", ref, err)
+	}
 	size, err := s.Stat(manifestDigest)
 	if err != nil {
 		return fmt.Errorf("cache: add image %q: %w", ref, err)
@@ -327,7 +331,12 @@ func (s *Store) readManifest(d graph.Digest) ([]byte, error) {
 	if n > maxManifestSize {
 		return nil, fmt.Errorf("cache: manifest %s: %d bytes is more than the %d allowed", d, n, maxManifestSize)
 	}
-	return os.ReadFile(s.blobPath(d))
+	rc, err := s.Open(context.Background(), d)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
 }
 
 const maxManifestSize = 8 << 20

@@ -59,6 +59,9 @@ type Store struct {
 	// linked counts the blobs linked into blobs/ by this Store; synced is
 	// the count when blobs/ was last synced (see syncBlobs).
 	linked, synced atomic.Int64
+
+	// pend holds the blobs whose durability is under way (CreateDeferred).
+	pend pendingSet
 }
 
 // DefaultDir returns the cache directory to use when none is given:

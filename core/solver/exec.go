@@ -30,7 +30,25 @@ func (x *execution) Open(ctx context.Context, d graph.Digest) (io.ReadCloser, er
 
 func (x *execution) Path(d graph.Digest) (string, error) { return x.s.store.Path(d) }
 
+// deferredCreator is implemented by stores that can leave the durability
+// of a blob to after its Commit (core/cache.Store): PutAction then waits for
+// it, so that the steps after a node read its outputs while the disk writes
+// them.
+type deferredCreator interface {
+	CreateDeferred(ctx context.Context) (graph.BlobWriter, error)
+}
+
+// durableWaiter is implemented by the stores that implement
+// deferredCreator: WaitDurable returns when no blob is on its way to the
+// disk.
+type durableWaiter interface {
+	WaitDurable() error
+}
+
 func (x *execution) Create(ctx context.Context) (graph.BlobWriter, error) {
+	if d, ok := x.s.store.(deferredCreator); ok {
+		return d.CreateDeferred(ctx)
+	}
 	return x.s.store.Create(ctx)
 }
 

@@ -57,6 +57,16 @@ type Solver struct {
 	mu       sync.Mutex
 	inflight map[graph.Key]*call
 	done     map[graph.Key]graph.Result
+
+	// records are the recordings of the actions of executed nodes (see
+	// record), guarded by mu.
+	records map[graph.Key]*recording
+}
+
+// recording is the recording of one node's action.
+type recording struct {
+	done chan struct{}
+	err  error // set before done is closed
 }
 
 // call is one in-flight evaluation of a node, shared by every caller that
@@ -85,6 +95,7 @@ func New(store Store, opts ...Option) *Solver {
 		slots:    semaphore.NewWeighted(int64(cfg.jobs)),
 		inflight: map[graph.Key]*call{},
 		done:     map[graph.Key]graph.Result{},
+		records:  map[graph.Key]*recording{},
 	}
 }
 
@@ -111,6 +122,15 @@ func (s *Solver) Solve(ctx context.Context, p *graph.Plan) (map[graph.Key]graph.
 		})
 	}
 	err := g.Wait()
+	// The actions of the nodes of p that were executed are recorded before
+	// Solve returns, and no blob is left on its way to the disk (a node
+	// cancelled by a failure may have committed some).
+	if rerr := s.waitRecorded(p); err == nil {
+		err = rerr
+	}
+	if d, ok := s.store.(durableWaiter); ok {
+		_ = d.WaitDurable() // what matters failed a recording above
+	}
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("solve: %w", ctx.Err())
 	}
@@ -210,7 +230,12 @@ func (s *Solver) evaluate(ctx context.Context, n *graph.Node) (graph.Result, err
 	if err != nil {
 		return graph.Result{}, s.fail(ctx, n, 0, fmt.Errorf("lock: %w", err))
 	}
-	defer unlock()
+	recording := false
+	defer func() {
+		if !recording {
+			unlock()
+		}
+	}()
 	if !s.cfg.noCache {
 		// Another process may have built the node while we waited.
 		res, hit, err := s.lookup(n)
@@ -242,13 +267,51 @@ func (s *Solver) evaluate(ctx context.Context, n *graph.Node) (graph.Result, err
 		Outputs:    outs,
 		Created:    time.Now().UTC(),
 	}
-	if err := s.store.PutAction(a); err != nil {
-		return graph.Result{}, s.fail(ctx, n, took, fmt.Errorf("record action: %w", err))
-	}
+	recording = true
+	s.record(n, a, took, unlock)
 	done := nodeEvent(EventDone, n)
 	done.Duration = took
 	s.emit(done)
 	return graph.Result{Key: n.Key, Outputs: outs}, nil
+}
+
+// record records the action of n, which executed in took, and then
+// releases the lock of its key, on a goroutine: the nodes that use n's
+// outputs go on meanwhile. With a store that defers the durability of blobs
+// (core/cache.Store.CreateDeferred), recording waits until n's outputs are
+// durable, while the nodes after n already read them. Solve waits for the
+// recordings of its plan's nodes and fails when one did.
+func (s *Solver) record(n *graph.Node, a *graph.Action, took time.Duration, unlock func()) {
+	r := &recording{done: make(chan struct{})}
+	s.mu.Lock()
+	s.records[n.Key] = r
+	s.mu.Unlock()
+	go func() {
+		defer close(r.done)
+		defer unlock()
+		if err := s.store.PutAction(a); err != nil {
+			r.err = s.fail(context.Background(), n, took, fmt.Errorf("record action: %w", err))
+		}
+	}()
+}
+
+// waitRecorded waits for the recordings of the nodes of p and returns the
+// first failure.
+func (s *Solver) waitRecorded(p *graph.Plan) error {
+	var first error
+	for _, n := range p.Nodes {
+		s.mu.Lock()
+		r := s.records[n.Key]
+		s.mu.Unlock()
+		if r == nil {
+			continue
+		}
+		<-r.done
+		if r.err != nil && first == nil {
+			first = r.err
+		}
+	}
+	return first
 }
 
 // lookup asks the action cache for n.

@@ -957,3 +957,77 @@ func TestCanceledBeforeStart(t *testing.T) {
 		t.Error("work was done under a cancelled context")
 	}
 }
+
+// slowRecords holds PutAction of the node named slow until release is
+// closed, and fails it when fail is set.
+type slowRecords struct {
+	*solvertest.Store
+	slow    string
+	release chan struct{}
+	fail    bool
+	entered chan struct{}
+}
+
+func (s *slowRecords) PutAction(a *graph.Action) error {
+	if a.Name == s.slow {
+		close(s.entered)
+		<-s.release
+		if s.fail {
+			return errors.New("disk full")
+		}
+	}
+	return s.Store.PutAction(a)
+}
+
+// TestRecordingOverlapsDependents checks that the nodes using a node's
+// outputs run while its action is being recorded, that Solve returns only
+// once it is recorded, and that a failure to record fails Solve.
+func TestRecordingOverlapsDependents(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprint("fail=", fail), func(t *testing.T) {
+			st := &slowRecords{Store: solvertest.NewStore(t.TempDir()), slow: "leaf", release: make(chan struct{}),
+				fail: fail, entered: make(chan struct{})}
+			var runs solvertest.Counter
+			var recordedBefore atomic.Bool
+			leaf := vx(&runs, "leaf")
+			top := hooked(&runs, "top", func(ctx context.Context, _ graph.Exec) error {
+				select {
+				case <-st.entered:
+				case <-time.After(hang):
+					return errors.New("leaf's action was never being recorded")
+				}
+				leafKey, _ := nodeKey(plan(t, leaf), "leaf")
+				a, _ := st.Store.GetAction(leafKey)
+				recordedBefore.Store(a != nil)
+				return nil
+			}, leaf)
+			p := plan(t, top)
+			done := make(chan error, 1)
+			go func() {
+				_, err := solver.New(st).Solve(context.Background(), p)
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				t.Fatalf("Solve returned before leaf was recorded: %v", err)
+			case <-time.After(50 * time.Millisecond):
+			}
+			close(st.release)
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(hang):
+				t.Fatal("Solve hangs")
+			}
+			if recordedBefore.Load() {
+				t.Error("top ran after leaf's action was recorded: no overlap")
+			}
+			if fail != (err != nil) {
+				t.Fatalf("Solve = %v, want failure %v", err, fail)
+			}
+			if fail && !strings.Contains(err.Error(), "disk full") {
+				t.Errorf("Solve = %v, want the recording's error", err)
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
 
@@ -137,3 +138,8 @@ func typeLetter(t byte) string {
 
 // lines joins lines with trailing newlines.
 func lines(l ...string) string { return strings.Join(l, "\n") + "\n" }
+
+// fileOpener opens the file at path, for openTar.
+func fileOpener(path string) func() (*os.File, error) {
+	return func() (*os.File, error) { return os.Open(path) }
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/kitbuild/kit/core/graph"
@@ -279,14 +280,11 @@ func (o Op) Exec(ctx context.Context, x graph.Exec, inputs []graph.Result) ([]gr
 			if err != nil {
 				return nil, err
 			}
-			name, err := x.Path(out.Digest)
-			if err != nil {
-				return nil, fmt.Errorf("assemble: %s: %s: %w", part.Name, part.Output, err)
-			}
 			total += out.Size
-			prefix := part.Prefix
+			prefix, d := part.Prefix, out.Digest
+			open := func() (*os.File, error) { return openFile(ctx, x, d) }
 			in = &input{name: part.Name, tier: tier, prefix: prefix, open: func(progress *int64) (stream, error) {
-				return openTar(name, prefix, progress)
+				return openTar(open, prefix, progress)
 			}}
 		default:
 			entries := make([]listEntry, len(part.Dirs))
@@ -334,6 +332,25 @@ func (o Op) Exec(ctx context.Context, x graph.Exec, inputs []graph.Result) ([]gr
 	}
 	x.Progress(total, total)
 	return append([]graph.Output{rootfs}, outputs...), nil
+}
+
+// openFile opens the blob d as a file: through Open, which does not wait
+// for a blob the store is still making durable, when the store hands out
+// files; else through its path.
+func openFile(ctx context.Context, x graph.Exec, d graph.Digest) (*os.File, error) {
+	rc, err := x.Open(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	if f, ok := rc.(*os.File); ok {
+		return f, nil
+	}
+	rc.Close()
+	p, err := x.Path(d)
+	if err != nil {
+		return nil, err
+	}
+	return os.Open(p)
 }
 
 // writeBlob stores small contents as an output.

@@ -32,7 +32,7 @@ type stream interface {
 // the normalized-tar rules the merge relies on: clean names in strictly
 // increasing order, allowed types, hard-link targets before their links.
 type tarStream struct {
-	file   string
+	reopen func() (*os.File, error)
 	prefix string
 	f      *os.File
 	pr     *posReader
@@ -42,13 +42,15 @@ type tarStream struct {
 	last   string
 }
 
-func openTar(file, prefix string, progress *int64) (*tarStream, error) {
-	f, err := os.Open(file)
+// openTar reads the tar that open opens (again for saved), placing it under
+// prefix.
+func openTar(open func() (*os.File, error), prefix string, progress *int64) (*tarStream, error) {
+	f, err := open()
 	if err != nil {
 		return nil, err
 	}
 	pr := &posReader{f: f, progress: progress}
-	return &tarStream{file: file, prefix: prefix, f: f, pr: pr, tr: tar.NewReader(pr)}, nil
+	return &tarStream{reopen: open, prefix: prefix, f: f, pr: pr, tr: tar.NewReader(pr)}, nil
 }
 
 func (s *tarStream) next() (*tar.Header, error) {
@@ -79,9 +81,9 @@ func (s *tarStream) next() (*tar.Header, error) {
 func (s *tarStream) data() (io.Reader, error) { return s.tr, nil }
 
 func (s *tarStream) saved() opener {
-	file, off, size := s.file, s.off, s.hdr.Size
+	reopen, off, size := s.reopen, s.off, s.hdr.Size
 	return func() (io.ReadCloser, error) {
-		f, err := os.Open(file)
+		f, err := reopen()
 		if err != nil {
 			return nil, err
 		}
