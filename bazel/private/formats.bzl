@@ -27,6 +27,7 @@ PLUGIN_FORMATS = {
     "iso-bios": ("format-iso", [".iso"]),
     "iso-efi": ("format-iso", ["-efi.iso"]),
     "iso-efi-initrd": ("format-iso", ["-efi-initrd.iso"]),
+    "kernel+erofs": ("format-fs", ["-kernel", "-erofs.img", "-cmdline"]),
     "kernel+iso": ("format-iso", ["-kernel", ".iso", "-cmdline"]),
     "kernel+squashfs": ("format-fs", ["-kernel", "-squashfs.img", "-cmdline"]),
     "qcow2-bios": ("format-disk", [".qcow2"]),
