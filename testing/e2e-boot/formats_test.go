@@ -81,10 +81,10 @@ var bootRows = []bootRow{
 }
 
 // rootfsFormats are built into their own directory (kernel+iso's NAME.iso
-// is iso-bios' file name too) and judged by xorriso and unsquashfs: they
-// hold the root filesystem for a kernel booted directly and are not booted
-// here.
-var rootfsFormats = []string{"kernel+iso", "kernel+squashfs"}
+// is iso-bios' file name too) and judged by xorriso, unsquashfs and
+// fsck.erofs: they hold the root filesystem for a kernel booted directly
+// and are not booted here.
+var rootfsFormats = []string{"kernel+iso", "kernel+squashfs", "kernel+erofs"}
 
 // pluginComponent is a component as `kit plugin ls --json` prints it.
 type pluginComponent struct {
@@ -313,7 +313,8 @@ func checkNoWork(t *testing.T, cold, warm kitBuild) {
 // EFI formats; ISOs as CD-ROMs, disks as virtio drives in their own format)
 // and checks the serial console for the marker and a clean power-off;
 // checks that the same build again does no work and gives the same bytes;
-// and checks kernel+iso and kernel+squashfs with xorriso and unsquashfs.
+// and checks kernel+iso, kernel+squashfs and kernel+erofs with xorriso,
+// unsquashfs and fsck.erofs.
 // Formats that no plugin serves yet are skipped.
 //
 // Skipped with -short, and without QEMU unless CI=true.
@@ -357,7 +358,7 @@ func TestFormatsBoot(t *testing.T) {
 	warm := f.build(t, args("out-again", selected)...)
 	t.Run("rebuild does no work", func(t *testing.T) { checkNoWork(t, cold, warm) })
 
-	t.Run("kernel+iso,kernel+squashfs", func(t *testing.T) {
+	t.Run("kernel+iso,kernel+squashfs,kernel+erofs", func(t *testing.T) {
 		var fs []string
 		for _, n := range rootfsFormats {
 			if _, ok := formats[n]; ok {
@@ -367,9 +368,20 @@ func TestFormatsBoot(t *testing.T) {
 		if len(fs) == 0 {
 			t.Skip("format not served yet")
 		}
-		b := f.build(t, args("out-rootfs", fs)...)
-		logBuild(t, b, fs)
-		checkRootfsImages(t, b)
+		// One build each: they all write NAME-kernel and NAME-cmdline,
+		// which kit refuses in one build. The kernel is the same in all.
+		all := kitBuild{artifacts: map[string]builtArtifact{}}
+		for i, n := range fs {
+			b := f.build(t, args(fmt.Sprintf("out-rootfs-%d", i), []string{n})...)
+			logBuild(t, b, []string{n})
+			for name, a := range b.artifacts {
+				if prev, ok := all.artifacts[name]; ok && prev.digest != a.digest {
+					t.Errorf("%s: %s's is %s, another format's %s", name, n, a.digest, prev.digest)
+				}
+				all.artifacts[name] = a
+			}
+		}
+		checkRootfsImages(t, all)
 	})
 
 	results := &bootResults{boot: map[string]time.Duration{}}
@@ -445,9 +457,10 @@ func logBuild(t *testing.T, b kitBuild, formats []string) {
 
 // checkRootfsImages judges kernel+iso's and kernel+squashfs' root
 // filesystem images with xorriso and unsquashfs: both list the debug hook
-// and leave boot/ out.
+// and leave boot/ out; and kernel+erofs' with fsck.erofs (checkErofs).
 func checkRootfsImages(t *testing.T, b kitBuild) {
 	t.Helper()
+	checkErofs(t, b)
 	for _, c := range []struct {
 		artifact, tool, pkg string
 		args                func(path string) []string
@@ -616,4 +629,55 @@ func keys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// checkErofs checks kernel+erofs' image with fsck.erofs and extracts it:
+// the debug hook and runc are there, the same bytes as in the SquashFS
+// image (extracted by unsquashfs) when that was built too, and boot/ is
+// left out.
+func checkErofs(t *testing.T, b kitBuild) {
+	t.Helper()
+	a, ok := b.artifacts["lean-erofs.img"]
+	if !ok {
+		return
+	}
+	if _, err := exec.LookPath("fsck.erofs"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("fsck.erofs not installed (apt-get install erofs-utils)")
+		}
+		t.Log("fsck.erofs not installed (apt-get install erofs-utils): lean-erofs.img not checked")
+		return
+	}
+	dir := filepath.Join(t.TempDir(), "erofs")
+	if out, err := exec.Command("fsck.erofs", "--extract="+dir, "--no-preserve", a.path).CombinedOutput(); err != nil {
+		t.Errorf("fsck.erofs --extract: %v\n%s", err, out)
+		return
+	}
+	files := []string{"etc/kit-init/debug.sh", "usr/sbin/runc"}
+	for _, f := range files {
+		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || !fi.Mode().IsRegular() || fi.Size() == 0 {
+			t.Errorf("lean-erofs.img: /%s: %v", f, err)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "boot")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("lean-erofs.img holds /boot (%v): boot/ is left out of the root filesystem", err)
+	}
+	sq, ok := b.artifacts["lean-squashfs.img"]
+	if _, err := exec.LookPath("unsquashfs"); !ok || err != nil {
+		return
+	}
+	sqDir := filepath.Join(t.TempDir(), "squashfs")
+	args := append([]string{"-no-xattrs", "-d", sqDir, sq.path}, files...)
+	if out, err := exec.Command("unsquashfs", args...).CombinedOutput(); err != nil {
+		t.Errorf("unsquashfs %s: %v\n%s", strings.Join(args, " "), err, out)
+		return
+	}
+	for _, f := range files {
+		e, err1 := os.ReadFile(filepath.Join(dir, f))
+		s, err2 := os.ReadFile(filepath.Join(sqDir, f))
+		if err := errors.Join(err1, err2); err != nil || !bytes.Equal(e, s) {
+			t.Errorf("/%s: the EROFS image's %d bytes differ from the SquashFS image's %d (%v)", f, len(e), len(s), err)
+		}
+	}
+	t.Logf("lean-erofs.img: fsck.erofs extracted it cleanly; /%s as in lean-squashfs.img", strings.Join(files, ", /"))
 }
