@@ -116,11 +116,13 @@ func (s *Store) create(ctx context.Context) (*blobWriter, error) {
 
 // blobWriter implements graph.BlobWriter.
 //
-// Once a blob grows past behindAfter, writing to the file and hashing move
-// to two goroutines of their own (see behind): the step producing the blob
-// goes on computing while its previous output is written on one core and
-// hashed on another, and the disk is given the data as it comes rather
-// than all at once by the fsync of Commit.
+// The first headSize bytes of a blob are buffered: a small blob is written
+// and hashed at Commit, with one write. Once a blob grows past headSize,
+// writing to the file and hashing move to two goroutines of their own (see
+// behind): the step producing the blob goes on computing while its previous
+// output is written on one core and hashed on another, and the disk is
+// given the data as it comes rather than all at once by the fsync of
+// Commit. Either way writers need no buffering of their own.
 type blobWriter struct {
 	s    *Store
 	ctx  context.Context
@@ -133,18 +135,19 @@ type blobWriter struct {
 	// deferred leaves the fsync and link to a goroutine (CreateDeferred).
 	deferred bool
 
-	bg  *behind // nil while the blob is small
-	cur *chunk  // the buffer being filled for bg
+	head []byte  // the first bytes, while the blob is small
+	bg   *behind // nil while the blob is small
+	cur  *chunk  // the buffer being filled for bg
 }
 
 var _ graph.BlobWriter = (*blobWriter)(nil)
 
-// Write-behind parameters: the size from which a blob is written behind,
-// the buffers in flight (memory per large blob being written:
-// behindBuffers × behindBufSize), and how often writeback to the disk is
-// started.
+// Write-behind parameters: the size up to which a blob is buffered and
+// written at Commit (headSize) and past which it is written behind, the
+// buffers in flight (memory per large blob being written: behindBuffers ×
+// behindBufSize), and how often writeback to the disk is started.
 const (
-	behindAfter    = 1 << 20
+	headSize       = 64 << 10
 	behindBufSize  = 1 << 20
 	behindBuffers  = 6
 	writebackChunk = 8 << 20
@@ -180,7 +183,7 @@ func (b *behind) failed() error {
 // release returns c to the free list when the other goroutine is done
 // with it too.
 func (b *behind) release(c *chunk) {
-	if c.refs.Add(-1) == 0 {
+	if c.refs.Add(-1) == 0 && cap(c.b) == behindBufSize {
 		c.b = c.b[:0]
 		b.free <- c
 	}
@@ -195,7 +198,7 @@ func (w *blobWriter) startBehind() {
 	for range behindBuffers {
 		b.free <- &chunk{b: make([]byte, 0, behindBufSize)}
 	}
-	f, dg, off := w.f, w.dg, w.n
+	f, dg, off := w.f, w.dg, int64(0)
 	b.done.Add(2)
 	go func() {
 		defer b.done.Done()
@@ -223,6 +226,10 @@ func (w *blobWriter) startBehind() {
 		}
 	}()
 	w.bg = b
+	if len(w.head) > 0 {
+		w.cur, w.head = &chunk{b: w.head}, nil
+		w.send()
+	}
 }
 
 // send hands the current chunk to the writer and the hasher.
@@ -232,6 +239,22 @@ func (w *blobWriter) send() {
 	c.refs.Store(2)
 	w.bg.write <- c
 	w.bg.hash <- c
+}
+
+// flush writes and hashes what is buffered: the head of a small blob, or
+// the buffers of a large one (stopBehind).
+func (w *blobWriter) flush() error {
+	if w.bg != nil {
+		return w.stopBehind()
+	}
+	if len(w.head) == 0 {
+		return nil
+	}
+	head := w.head
+	w.head = nil
+	w.dg.Write(head)
+	_, err := w.f.Write(head)
+	return err
 }
 
 // stopBehind waits for every buffer to be written and hashed and returns
@@ -262,17 +285,15 @@ func (w *blobWriter) Write(p []byte) (int, error) {
 		w.err = fmt.Errorf("cache: write blob: %w", err)
 		return 0, w.err
 	}
-	if w.bg == nil && w.n+int64(len(p)) <= behindAfter {
-		n, err := w.f.Write(p)
-		w.dg.Write(p[:n])
-		w.n += int64(n)
-		if err != nil {
-			w.err = fmt.Errorf("cache: write blob %s: %w", w.tmp, err)
-			return n, w.err
-		}
-		return n, nil
-	}
 	if w.bg == nil {
+		if len(w.head)+len(p) <= headSize {
+			if w.head == nil {
+				w.head = make([]byte, 0, headSize)
+			}
+			w.head = append(w.head, p...)
+			w.n += int64(len(p))
+			return len(p), nil
+		}
 		w.startBehind()
 	} else if err := w.bg.failed(); err != nil {
 		w.err = fmt.Errorf("cache: write blob %s: %w", w.tmp, err)
@@ -316,7 +337,7 @@ func (w *blobWriter) commit(name, mediaType string, want graph.Digest, wantSize 
 			w.discard()
 		}
 	}()
-	if err := w.stopBehind(); err != nil && w.err == nil {
+	if err := w.flush(); err != nil && w.err == nil {
 		w.err = fmt.Errorf("cache: write blob %s: %w", w.tmp, err)
 	}
 	if w.err != nil {

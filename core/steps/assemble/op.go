@@ -2,7 +2,6 @@ package assemble
 
 import (
 	"archive/tar"
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -306,7 +305,6 @@ func (o Op) Exec(ctx context.Context, x graph.Exec, inputs []graph.Result) ([]gr
 		return nil, fmt.Errorf("assemble: creating %s: %w", RootfsName, err)
 	}
 	defer bw.Close()
-	buf := bufio.NewWriterSize(bw, 1<<20)
 	var reported int64
 	opts := mergeOptions{
 		epoch:    epoch,
@@ -320,11 +318,9 @@ func (o Op) Exec(ctx context.Context, x graph.Exec, inputs []graph.Result) ([]gr
 			}
 		},
 	}
-	if err := merge(ctx, buf, ins, opts); err != nil {
+	// The blob buffers: merge writes to it directly.
+	if err := merge(ctx, bw, ins, opts); err != nil {
 		return nil, fmt.Errorf("assemble: %w", err)
-	}
-	if err := buf.Flush(); err != nil {
-		return nil, fmt.Errorf("assemble: writing %s: %w", RootfsName, err)
 	}
 	rootfs, err := bw.Commit(RootfsName, TarMediaType, "")
 	if err != nil {

@@ -2,7 +2,6 @@ package kernel
 
 import (
 	"archive/tar"
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -352,8 +351,7 @@ func (o Op) normalizeTar(ctx context.Context, x graph.Exec, name string, r io.Re
 		return graph.Output{}, err
 	}
 	defer w.Close()
-	bw := bufio.NewWriterSize(w, 32<<10)
-	tw := tarutil.NewWriter(bw, o.SourceDateEpoch)
+	tw := tarutil.NewWriter(w, o.SourceDateEpoch) // the blob buffers
 	buf := make([]byte, 64<<10)
 	opts := unpack.FlattenOptions{
 		Image:           o.Image,
@@ -377,9 +375,6 @@ func (o Op) normalizeTar(ctx context.Context, x graph.Exec, name string, r io.Re
 		return graph.Output{}, err
 	}
 	if err := tw.Close(); err != nil {
-		return graph.Output{}, err
-	}
-	if err := bw.Flush(); err != nil {
 		return graph.Output{}, err
 	}
 	return w.Commit(OutputTar, tarutil.MediaType, "")

@@ -2,7 +2,6 @@ package unpack
 
 import (
 	"archive/tar"
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -84,7 +83,6 @@ func (o Op) Exec(ctx context.Context, x graph.Exec, inputs []graph.Result) ([]gr
 	// A fresh blob for every attempt: Flatten may start over (see
 	// FlattenOptions.Restart).
 	var w graph.BlobWriter
-	var bw *bufio.Writer
 	defer func() {
 		if w != nil {
 			w.Close()
@@ -94,16 +92,13 @@ func (o Op) Exec(ctx context.Context, x graph.Exec, inputs []graph.Result) ([]gr
 		if w != nil {
 			w.Close()
 		}
+		// The blob buffers: no bufio needed.
 		if w, err = x.Create(ctx); err != nil {
 			return nil, err
 		}
-		bw = bufio.NewWriterSize(w, 32<<10)
-		return bw, nil
+		return w, nil
 	}
 	if err := o.write(ctx, create, layers, tmp, x.Progress); err != nil {
-		return nil, err
-	}
-	if err := bw.Flush(); err != nil {
 		return nil, err
 	}
 	out, err := w.Commit(Output, tarutil.MediaType, "")
