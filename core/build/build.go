@@ -366,9 +366,6 @@ func (s *Session) Add(ctx context.Context, t Target) (*System, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkOutputNames(formats, o.Formats); err != nil {
-		return nil, err
-	}
 
 	lock, err := fetch.LoadLock(lockPath)
 	if err != nil {
@@ -488,6 +485,10 @@ func (s *Session) Write(ctx context.Context, sys *System, results map[graph.Key]
 		for _, out := range r.Outputs {
 			outs = append(outs, formatOutput{Format: sys.Formats[i], Output: out})
 		}
+	}
+	outs, err = dedupOutputs(outs, name)
+	if err != nil {
+		return nil, err
 	}
 	return writeOutputs(ctx, store, dir, name, outs)
 }
@@ -781,22 +782,25 @@ func dryRun(plan *graph.Plan, ex []solver.Explanation) []PlanNode {
 	return out
 }
 
-// checkOutputNames refuses selected formats that would write the same file
-// (iso-bios and kernel+iso both write NAME.iso): one would silently replace
-// the other in the output directory.
-func checkOutputNames(set *formatSet, selected []string) error {
-	by := map[string]string{}
-	for _, name := range selected {
-		n, ok := set.nodes[name]
-		if !ok {
+// dedupOutputs keeps one of the outputs that several formats write under the
+// same name with the same contents (kernel+initrd and kernel+squashfs both
+// write NAME-kernel and NAME-cmdline), and refuses outputs of the same name
+// with different contents (iso-bios and kernel+iso both write NAME.iso): one
+// would silently replace the other. Nothing is written then.
+func dedupOutputs(outs []formatOutput, name string) ([]formatOutput, error) {
+	seen := map[string]formatOutput{}
+	kept := outs[:0:0]
+	for _, o := range outs {
+		prev, dup := seen[o.Output.Name]
+		if !dup {
+			seen[o.Output.Name] = o
+			kept = append(kept, o)
 			continue
 		}
-		for _, suffix := range n.f.Outputs() {
-			if other, dup := by[suffix]; dup && other != name {
-				return fmt.Errorf("formats %s and %s both write NAME%s: build them with separate kit build runs (or different --name/-o)", other, name, suffix)
-			}
-			by[suffix] = name
+		if prev.Output.Digest != o.Output.Digest {
+			return nil, fmt.Errorf("formats %s and %s both write %s%s, with different contents: build them in separate runs (or with different --name or -o)",
+				prev.Format, o.Format, name, o.Output.Name)
 		}
 	}
-	return nil
+	return kept, nil
 }

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/kitbuild/kit/core/cache"
-	"github.com/kitbuild/kit/core/format"
+	"github.com/kitbuild/kit/core/graph"
 	"github.com/kitbuild/kit/core/plugin"
 	"github.com/kitbuild/kit/sdk/sdktest"
 )
@@ -151,35 +151,18 @@ func TestSetDefault(t *testing.T) {
 	}
 }
 
-// suffixFormat is a format that only declares its outputs.
-type suffixFormat struct {
-	format.Format
-	name     string
-	suffixes []string
-}
-
-func (f suffixFormat) Name() string      { return f.name }
-func (f suffixFormat) Outputs() []string { return f.suffixes }
-
-func TestCheckOutputNames(t *testing.T) {
-	set := &formatSet{nodes: map[string]*formatNode{
-		"iso-bios":   {name: "iso-bios", f: suffixFormat{name: "iso-bios", suffixes: []string{".iso"}}},
-		"kernel+iso": {name: "kernel+iso", f: suffixFormat{name: "kernel+iso", suffixes: []string{"-kernel", ".iso", "-cmdline"}}},
-		"iso-efi":    {name: "iso-efi", f: suffixFormat{name: "iso-efi", suffixes: []string{"-efi.iso"}}},
-	}}
-	for _, tc := range []struct {
-		selected []string
-		err      string
-	}{
-		{[]string{"iso-bios", "iso-efi"}, ""},
-		{[]string{"iso-bios", "iso-bios"}, ""},
-		// a format only needed by a selected one writes nothing to -o
-		{[]string{"iso-efi"}, ""},
-		{[]string{"iso-bios", "kernel+iso"}, "formats iso-bios and kernel+iso both write NAME.iso"},
-	} {
-		err := checkOutputNames(set, tc.selected)
-		if (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
-			t.Errorf("%v: error %v, want %q", tc.selected, err, tc.err)
-		}
+func TestDedupOutputs(t *testing.T) {
+	out := func(format, suffix, digest string) formatOutput {
+		return formatOutput{Format: format, Output: graph.Output{Name: suffix, Digest: graph.Digest("sha256:" + digest)}}
+	}
+	kernel := []formatOutput{out("kernel+initrd", "-kernel", "k"), out("kernel+initrd", "-initrd.img", "i"),
+		out("kernel+squashfs", "-kernel", "k"), out("kernel+squashfs", "-squashfs.img", "s")}
+	got, err := dedupOutputs(kernel, "N")
+	if err != nil || len(got) != 3 || got[2].Output.Name != "-squashfs.img" {
+		t.Errorf("same kernel from two formats: %v, %v", got, err)
+	}
+	_, err = dedupOutputs([]formatOutput{out("iso-bios", ".iso", "a"), out("kernel+iso", ".iso", "b")}, "N")
+	if err == nil || !strings.Contains(err.Error(), "formats iso-bios and kernel+iso both write N.iso, with different contents") {
+		t.Errorf("different .iso files: %v", err)
 	}
 }
