@@ -8,6 +8,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/kitbuild/kit/core/graph"
 	"github.com/kitbuild/kit/core/internal/ctxio"
@@ -25,10 +28,10 @@ type opener interface {
 	Open(ctx context.Context, d graph.Digest) (io.ReadCloser, error)
 }
 
-// writeOutputs copies outputs into dir as name+suffix. Every file is
-// written to a temporary name first; only when all of them are complete are
-// they renamed into place, so a failed or cancelled build leaves no partial
-// artifact behind.
+// writeOutputs copies outputs into dir as name+suffix, several at once.
+// Every file is written to a temporary name first; only when all of them
+// are complete are they renamed into place, so a failed or cancelled build
+// leaves no partial artifact behind.
 func writeOutputs(ctx context.Context, store opener, dir, name string, outs []formatOutput) ([]Artifact, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("output directory: %w", err)
@@ -43,25 +46,46 @@ func writeOutputs(ctx context.Context, store opener, dir, name string, outs []fo
 			os.Remove(p.tmp)
 		}
 	}
+	var files []*os.File
 	for _, o := range outs {
 		final := filepath.Join(dir, name+o.Output.Name)
 		f, err := os.CreateTemp(dir, ".kit-"+filepath.Base(final)+"-*")
 		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
 			cleanup()
 			return nil, fmt.Errorf("output %s: %w", final, err)
 		}
+		files = append(files, f)
 		done = append(done, pending{tmp: f.Name(), final: final, art: Artifact{Path: final, Digest: o.Output.Digest, Size: o.Output.Size, Format: o.Format}})
-		err = copyBlob(ctx, store, o.Output.Digest, f)
-		if cerr := f.Close(); err == nil {
-			err = cerr
+	}
+	// The copies are independent (copy_file_range into different files):
+	// run them on every core.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, o := range outs {
+		f := files[i]
+		g.Go(func() error {
+			err := copyBlob(gctx, store, o.Output.Digest, f)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err == nil {
+				err = os.Chmod(f.Name(), 0o644)
+			}
+			if err != nil {
+				return fmt.Errorf("output %s: %w", done[i].final, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		cleanup()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
 		}
-		if err == nil {
-			err = os.Chmod(f.Name(), 0o644)
-		}
-		if err != nil {
-			cleanup()
-			return nil, fmt.Errorf("output %s: %w", final, err)
-		}
+		return nil, err
 	}
 	// A cancelled build publishes nothing, even when every copy finished.
 	if err := ctx.Err(); err != nil {
