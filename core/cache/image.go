@@ -158,8 +158,10 @@ func (s *Store) AddImage(ref string, manifestDigest graph.Digest, mediaType stri
 	}
 	img := Image{Ref: ref, Digest: manifestDigest, MediaType: mediaType, Size: size}
 	desc := img.descriptor()
-	return s.updateIndex(context.Background(), func(im *v1.IndexManifest) error {
-		kept := im.Manifests[:0]
+	// recorded reports whether im holds desc under ref, once, and nothing
+	// else under ref; kept is im's entries not under ref.
+	recorded := func(im *v1.IndexManifest) (kept []v1.Descriptor, ok bool) {
+		kept = im.Manifests[:0:0]
 		same := 0 // entries replaced that are desc already
 		for _, d := range im.Manifests {
 			old, err := imageOf(d)
@@ -171,9 +173,20 @@ func (s *Store) AddImage(ref string, manifestDigest graph.Digest, mediaType stri
 			}
 			kept = append(kept, d)
 		}
-		if same == 1 && len(kept) == len(im.Manifests)-1 {
-			// Recorded as it is (every build of a spec records its
-			// images): leave index.json, and its position, alone.
+		return kept, same == 1 && len(kept) == len(im.Manifests)-1
+	}
+	// Every build of a spec records its images, recorded as they are most
+	// of the time: index.json is replaced atomically, so a look without
+	// the lock tells.
+	if im, err := s.readIndex(); err == nil {
+		if _, ok := recorded(im); ok {
+			return nil
+		}
+	}
+	return s.updateIndex(context.Background(), func(im *v1.IndexManifest) error {
+		kept, ok := recorded(im)
+		if ok {
+			// Recorded as it is: leave index.json, and its position, alone.
 			return errUnchanged
 		}
 		im.Manifests = append(kept, desc)
