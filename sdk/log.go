@@ -87,3 +87,11 @@ func appendAttr(kv []any, prefix string, a slog.Attr) []any {
 	}
 	return append(kv, prefix+a.Key, a.Value.Any())
 }
+
+// BuildDoneMessage is the log line a plugin writes at the end of every
+// build call, with BuildDoneField set to the call's scratch directory; the
+// host uses it to know that every log line of the call has arrived.
+const (
+	BuildDoneMessage = "kit: build done"
+	BuildDoneField   = "kit.scratch"
+)

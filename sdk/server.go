@@ -73,6 +73,10 @@ func (s *server) Build(ctx context.Context, in *pluginv1.BuildRequest) (resp *pl
 		return nil, status.Errorf(codes.NotFound, "plugin %s has no format %q", s.desc.GetName(), in.GetComponent())
 	}
 	info := s.infos[in.GetComponent()]
+	// The last log line of every build call, written before the answer:
+	// the host reads logs from stderr, apart from the answer, and holds the
+	// call's log open until it sees this line, so no line is lost.
+	defer s.log.Trace(BuildDoneMessage, "component", in.GetComponent(), BuildDoneField, in.GetScratchDir())
 	req, err := s.buildRequest(info, in)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())

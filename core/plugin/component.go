@@ -316,7 +316,7 @@ func (f *Format) Write(ctx context.Context, x graph.Exec, in format.Input, opts 
 		}
 		return nil, f.fail(err)
 	}
-	s := &sink{component: f.comp.Name, logf: x.Logf}
+	s := &sink{component: f.comp.Name, scratch: req.ScratchDir, done: make(chan struct{}), logf: x.Logf}
 	r.addSink(s)
 	// The timeout cancels the call rather than giving it a deadline: a
 	// deadline travels to the plugin, whose server may then end the call
@@ -333,6 +333,11 @@ func (f *Format) Write(ctx context.Context, x graph.Exec, in format.Input, opts 
 	}
 	arts, err := r.c.BuildFormat(bctx, f.comp.Name, req)
 	cancel()
+	if err == nil || answered(err) {
+		// The plugin answered: its last log lines may still be on their
+		// way (logs travel apart from the answer).
+		s.wait(2 * time.Second)
+	}
 	r.removeSink(s)
 	if err != nil {
 		// Unless the plugin simply answered with an error, stop it before

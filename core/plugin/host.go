@@ -317,7 +317,21 @@ type running struct {
 // sink receives the log lines of one build call of a component.
 type sink struct {
 	component string
+	scratch   string        // the call's scratch directory
+	done      chan struct{} // closed by the plugin's last log line of the call
+	doneOnce  sync.Once
 	logf      func(format string, args ...any)
+}
+
+// wait waits until the plugin's last log line of the call arrived (every
+// earlier one has then been delivered), for at most d.
+func (s *sink) wait(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-s.done:
+	case <-t.C:
+	}
 }
 
 func (r *running) addSink(s *sink) {
@@ -340,6 +354,16 @@ func (r *running) removeSink(s *sink) {
 // plugin when none of them matches).
 func (r *running) logLine(level, msg string, fields map[string]any) {
 	component, _ := fields["component"].(string)
+	if scratch, ok := fields[sdk.BuildDoneField].(string); ok && msg == sdk.BuildDoneMessage {
+		r.mu.Lock()
+		for s := range r.sinks {
+			if s.scratch == scratch {
+				s.doneOnce.Do(func() { close(s.done) })
+			}
+		}
+		r.mu.Unlock()
+		return
+	}
 	line := msg
 	keys := make([]string, 0, len(fields))
 	for k := range fields {
