@@ -17,7 +17,7 @@ kernel {
 }
 
 init = [
-  "127.0.0.1:5000/kit/init:d434b63200d5422d8cea",
+  "127.0.0.1:5000/kit/init:4041628aa58f19350daa",
   "127.0.0.1:5000/kit/runc:d50d326ae8e60212afcb",
 ]
 
