@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 
@@ -301,9 +302,12 @@ const diskSizeKey = "diskSize"
 // newHost returns the plugin host, made on first use.
 func resolveFormats(ctx context.Context, o *Options, arch string, newHost func() *plugin.Host) (*formatSet, error) {
 	set := &formatSet{nodes: map[string]*formatNode{}}
+	builtins := builtinFormats()
 	lookup := func(name string) (format.Format, *plugin.Format, error) {
-		if f, ok := format.Lookup(name); ok {
-			return f, nil, nil
+		if builtins {
+			if f, ok := format.Lookup(name); ok {
+				return f, nil, nil
+			}
 		}
 		if set.host == nil {
 			set.host = newHost()
@@ -314,7 +318,11 @@ func resolveFormats(ctx context.Context, o *Options, arch string, newHost func()
 			if names := set.host.FormatNames(ctx); len(names) > 0 {
 				known = strings.Join(names, ", ")
 			}
-			return nil, nil, fmt.Errorf("%w %q (built in: %s; from plugins: %s)", format.ErrUnknown, name, strings.Join(format.Names(), ", "), known)
+			builtin := strings.Join(format.Names(), ", ")
+			if !builtins {
+				builtin = "none, " + BuiltinFormatsEnv + "=off"
+			}
+			return nil, nil, fmt.Errorf("%w %q (built in: %s; from plugins: %s)", format.ErrUnknown, name, builtin, known)
 		}
 		if err != nil {
 			return nil, nil, err
@@ -419,9 +427,20 @@ func resolveFormats(ctx context.Context, o *Options, arch string, newHost func()
 	return set, nil
 }
 
-// initrdFormat is the built-in format whose "-initrd.img" output a need of
-// "initrd.img" gets.
+// initrdFormat is the format whose "-initrd.img" output a need of
+// "initrd.img" gets: the built-in one, or with KIT_BUILTIN_FORMATS=off the
+// plugin format of that name.
 const initrdFormat = "kernel+initrd"
+
+// BuiltinFormatsEnv is the environment variable that, set to "off", makes
+// builds skip the built-in formats and take every format, "tar" and
+// "kernel+initrd" included, from plugins (kit-plugin-format-core serves
+// the built-in ones).
+const BuiltinFormatsEnv = "KIT_BUILTIN_FORMATS"
+
+// builtinFormats reports whether builds use the built-in formats (unless
+// KIT_BUILTIN_FORMATS=off).
+func builtinFormats() bool { return os.Getenv(BuiltinFormatsEnv) != "off" }
 
 // setDefault sets key to v in a JSON object configuration unless it is set.
 func setDefault(c json.RawMessage, key string, v any) (json.RawMessage, error) {

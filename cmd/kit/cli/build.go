@@ -64,7 +64,12 @@ given with --format-config FORMAT=JSON or FORMAT=@FILE; a plugin format's is
 checked against the JSON Schema the plugin declares before anything is built,
 and its "images" key replaces the bootloader/firmware images the format
 declares ({"images": {"NAME": "REF"}}). Each plugin used is pinned by its
-sha256 in the lock file; a changed binary is refused until --update-lock.`,
+sha256 in the lock file; a changed binary is refused until --update-lock.
+
+The built-in formats run in process. With KIT_BUILTIN_FORMATS=off they are
+skipped and every format comes from a plugin: kit-plugin-format-core serves
+the same four formats (same outputs, byte for byte, under cache keys of
+their own), and a need of the initrd then uses its kernel+initrd.`,
 		Example: `  kit build examples/redis-os.yml
   kit build -f kernel+initrd -f tar -o out --name redis examples/redis-os.yml
   kit build --mirror docker.io=http://127.0.0.1:5000 --explain examples/minimal.yml
