@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/kitbuild/kit/core/build"
 	"github.com/kitbuild/kit/core/graphbuild"
+	"github.com/kitbuild/kit/core/spec"
 )
 
 // graphOptions are the flags kit graph build and kit graph show share.
@@ -34,6 +36,37 @@ type graphOptions struct {
 	progress      string
 	epoch         string
 	pluginTimeout time.Duration
+	vars          []string
+}
+
+func hasKey(m map[string]string, k string) bool { _, ok := m[k]; return ok }
+
+// env is the environment HCL specs read their variables from: kit's own,
+// with --var NAME=VALUE as KIT_VAR_NAME (a spec that does not declare NAME
+// ignores it, as it does the environment's).
+func (o *graphOptions) env() ([]string, error) {
+	vars, err := parseVars(o.vars)
+	if err != nil {
+		return nil, err
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		if name, ok := strings.CutPrefix(kv, spec.EnvVarPrefix); ok {
+			if n, _, _ := strings.Cut(name, "="); hasKey(vars, n) {
+				continue // --var wins over the environment
+			}
+		}
+		env = append(env, kv)
+	}
+	names := make([]string, 0, len(vars))
+	for n := range vars {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		env = append(env, spec.EnvVarPrefix+n+"="+vars[n])
+	}
+	return env, nil
 }
 
 func newGraphCmd() *cobra.Command {
@@ -76,13 +109,18 @@ func (o *graphOptions) flags(cmd *cobra.Command, formatFlag, short string) {
 	f.BoolVar(&o.noCache, "no-cache", false, "do not use cached results (results are still recorded)")
 	f.StringVar(&o.epoch, "source-date-epoch", os.Getenv("SOURCE_DATE_EPOCH"), "timestamp for every file in the artifacts (default $SOURCE_DATE_EPOCH, else 0)")
 	f.DurationVar(&o.pluginTimeout, "plugin-timeout", 30*time.Minute, "time a plugin may take for one format build (0: no limit)")
+	f.StringArrayVar(&o.vars, "var", nil, "set a variable of the HCL specs that declare it, NAME=VALUE (repeatable; as KIT_VAR_NAME)")
 	_ = cmd.RegisterFlagCompletionFunc("arch", cobra.FixedCompletions([]string{"amd64", "arm64"}, cobra.ShellCompDirectiveNoFileComp))
 }
 
 // load discovers the workspace and selects what the patterns (and
 // --affected-since) name.
 func (o *graphOptions) load(cmd *cobra.Command, patterns []string) (*graphbuild.Workspace, *graphbuild.Selection, error) {
-	ws, err := graphbuild.Load(graphbuild.LoadOptions{Root: o.root, Formats: o.formats, Env: os.Environ()}, patterns...)
+	env, err := o.env()
+	if err != nil {
+		return nil, nil, err
+	}
+	ws, err := graphbuild.Load(graphbuild.LoadOptions{Root: o.root, Formats: o.formats, Env: env}, patterns...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -137,7 +175,11 @@ func (o *graphOptions) options(pr progress) (graphbuild.Options, error) {
 		bo.Events = pr.Event
 		bo.Warnf = func(f string, a ...any) { pr.Printf("warning: "+f+"\n", a...) }
 	}
-	return graphbuild.Options{Build: bo, FormatConfig: configs, Env: os.Environ()}, nil
+	env, err := o.env()
+	if err != nil {
+		return graphbuild.Options{}, err
+	}
+	return graphbuild.Options{Build: bo, FormatConfig: configs, Env: env}, nil
 }
 
 func newGraphBuildCmd() *cobra.Command {
