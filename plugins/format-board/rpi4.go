@@ -17,6 +17,7 @@ import (
 	formatdisk "github.com/kitbuild/kit/plugins/format-disk"
 	"github.com/kitbuild/kit/plugins/internal/bootimages"
 	"github.com/kitbuild/kit/plugins/internal/fat"
+	"github.com/kitbuild/kit/plugins/internal/fmtutil"
 	"github.com/kitbuild/kit/plugins/internal/partition"
 	"github.com/kitbuild/kit/sdk"
 )
@@ -103,18 +104,18 @@ func (RPi4) Build(ctx context.Context, req *sdk.BuildRequest) (_ []sdk.File, err
 	if err != nil {
 		return nil, err
 	}
-	kernel, err := inputPath(req, sdk.InputKernel)
+	kernel, err := fmtutil.Input(req, sdk.InputKernel)
 	if err != nil {
 		return nil, fmt.Errorf("%w (does the spec have a kernel?)", err)
 	}
 	if err := checkKernel(kernel); err != nil {
 		return nil, err
 	}
-	initrd, err := inputPath(req, sdk.InputInitrd)
+	initrd, err := fmtutil.Input(req, sdk.InputInitrd)
 	if err != nil {
 		return nil, err
 	}
-	cmdline, err := formatdisk.Cmdline(req)
+	cmdline, err := fmtutil.Cmdline(req)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +164,7 @@ func (RPi4) Build(ctx context.Context, req *sdk.BuildRequest) (_ []sdk.File, err
 		}
 	}
 
-	f, err := formatdisk.CreateOutput(req, "disk"+RPi4Suffix)
+	f, err := fmtutil.Create(req, "disk"+RPi4Suffix)
 	if err != nil {
 		return nil, err
 	}
@@ -239,15 +240,6 @@ func WriteDisk(ctx context.Context, w io.WriterAt, files []fat.File, diskSize, s
 		return 0, err
 	}
 	return diskSize, nil
-}
-
-// inputPath returns the path of a required input.
-func inputPath(req *sdk.BuildRequest, name string) (string, error) {
-	in, ok := req.Inputs[name]
-	if !ok || in.Path == "" {
-		return "", fmt.Errorf("input %s is missing", name)
-	}
-	return in.Path, nil
 }
 
 // arm64ImageMagic is at offset 56 of an arm64 kernel Image's header.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/kitbuild/kit/plugins/internal/fmtutil"
 	"github.com/kitbuild/kit/sdk"
 )
 
@@ -53,7 +54,7 @@ func (d Derived) Build(ctx context.Context, req *sdk.BuildRequest) (_ []sdk.File
 		return nil, err
 	}
 	defer src.Close()
-	f, err := CreateOutput(req, "disk"+d.Output.Suffix)
+	f, err := fmtutil.Create(req, "disk"+d.Output.Suffix)
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +74,7 @@ func (d Derived) Build(ctx context.Context, req *sdk.BuildRequest) (_ []sdk.File
 	if err != nil {
 		return nil, fmt.Errorf("output: %w", err)
 	}
-	logger(req).Info("disk written", "format", d.Name, "from", d.Source, "rawSize", size, "size", st.Size())
+	fmtutil.Logger(req).Info("disk written", "format", d.Name, "from", d.Source, "rawSize", size, "size", st.Size())
 	return []sdk.File{{Suffix: d.Output.Suffix, Path: f.Name()}}, nil
 }
 
@@ -85,7 +86,7 @@ func OpenRaw(req *sdk.BuildRequest, source string) (*os.File, int64, error) {
 		return nil, 0, fmt.Errorf("%s is not a raw disk format", source)
 	}
 	name := InputName(source, suffix)
-	path, err := input(req, name)
+	path, err := fmtutil.Input(req, name)
 	if err != nil {
 		return nil, 0, err
 	}

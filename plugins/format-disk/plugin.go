@@ -2,12 +2,7 @@ package formatdisk
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/kitbuild/kit/plugins/internal/vdisk/qcow2"
 	"github.com/kitbuild/kit/plugins/internal/vdisk/vhd"
@@ -120,60 +115,4 @@ func RawSuffix(name string) (string, bool) {
 // output with suffix: "raw-bios/-bios.img".
 func InputName(format, suffix string) string {
 	return format + "/" + suffix
-}
-
-// input returns the path of a required input.
-func input(req *sdk.BuildRequest, name string) (string, error) {
-	in, ok := req.Inputs[name]
-	if !ok || in.Path == "" {
-		return "", fmt.Errorf("input %s is missing", name)
-	}
-	return in.Path, nil
-}
-
-// maxCmdline bounds the command line read into memory.
-const maxCmdline = 64 << 10
-
-// Cmdline returns the kernel command line of the request's cmdline input
-// as one line: its words joined by single spaces ("" without the input).
-// A NUL byte or a file over 64 KiB is an error.
-func Cmdline(req *sdk.BuildRequest) (string, error) {
-	in, ok := req.Inputs[sdk.InputCmdline]
-	if !ok || in.Path == "" {
-		return "", nil
-	}
-	f, err := os.Open(in.Path)
-	if err != nil {
-		return "", fmt.Errorf("input %s: %w", sdk.InputCmdline, err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxCmdline+1))
-	if err != nil {
-		return "", fmt.Errorf("input %s: %w", sdk.InputCmdline, err)
-	}
-	if len(b) > maxCmdline {
-		return "", fmt.Errorf("input %s: longer than %d bytes", sdk.InputCmdline, maxCmdline)
-	}
-	if strings.ContainsRune(string(b), 0) {
-		return "", fmt.Errorf("input %s: holds a NUL byte", sdk.InputCmdline)
-	}
-	return strings.Join(strings.Fields(string(b)), " "), nil
-}
-
-// CreateOutput creates the new file name in the request's scratch
-// directory.
-func CreateOutput(req *sdk.BuildRequest, name string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(req.ScratchDir, name), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("output: %w", err)
-	}
-	return f, nil
-}
-
-// logger returns the request's logger, or one that discards.
-func logger(req *sdk.BuildRequest) *slog.Logger {
-	if req.Log != nil {
-		return req.Log
-	}
-	return slog.New(slog.DiscardHandler)
 }

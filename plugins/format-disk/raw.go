@@ -8,6 +8,7 @@ import (
 
 	"github.com/kitbuild/kit/plugins/internal/bootdisk"
 	"github.com/kitbuild/kit/plugins/internal/bootimages"
+	"github.com/kitbuild/kit/plugins/internal/fmtutil"
 	"github.com/kitbuild/kit/sdk"
 )
 
@@ -114,13 +115,13 @@ func (r Raw) Build(ctx context.Context, req *sdk.BuildRequest) (_ []sdk.File, er
 		return nil, err
 	}
 	in := bootdisk.Input{SourceDateEpoch: req.SourceDateEpoch, DiskSize: cfg.DiskSize}
-	if in.Kernel, err = input(req, sdk.InputKernel); err != nil {
+	if in.Kernel, err = fmtutil.Input(req, sdk.InputKernel); err != nil {
 		return nil, fmt.Errorf("%w (does the spec have a kernel?)", err)
 	}
-	if in.Initrd, err = input(req, sdk.InputInitrd); err != nil {
+	if in.Initrd, err = fmtutil.Input(req, sdk.InputInitrd); err != nil {
 		return nil, err
 	}
-	if in.Cmdline, err = Cmdline(req); err != nil {
+	if in.Cmdline, err = fmtutil.Cmdline(req); err != nil {
 		return nil, err
 	}
 	bl, ok := req.Images[r.image.Name]
@@ -128,7 +129,7 @@ func (r Raw) Build(ctx context.Context, req *sdk.BuildRequest) (_ []sdk.File, er
 		return nil, fmt.Errorf("image %s is missing", r.image.Name)
 	}
 	in.Bootloader = bl.Path
-	f, err := CreateOutput(req, "disk"+r.suffix)
+	f, err := fmtutil.Create(req, "disk"+r.suffix)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +142,7 @@ func (r Raw) Build(ctx context.Context, req *sdk.BuildRequest) (_ []sdk.File, er
 	if err != nil {
 		return nil, err
 	}
-	logger(req).Info("raw disk written", "size", res.Size, "partitionOffset", res.PartitionOffset,
+	fmtutil.Logger(req).Info("raw disk written", "size", res.Size, "partitionOffset", res.PartitionOffset,
 		"partitionSize", res.PartitionSize, "fat", res.FAT.String(), "bootloader", bl.Ref)
 	return []sdk.File{{Suffix: r.suffix, Path: f.Name()}}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/kitbuild/kit/plugins/internal/erofs"
+	"github.com/kitbuild/kit/plugins/internal/fmtutil"
 	"github.com/kitbuild/kit/sdk"
 )
 
@@ -41,32 +42,20 @@ func (KernelErofs) Info() sdk.FormatInfo {
 
 // Build implements sdk.Format.
 func (KernelErofs) Build(ctx context.Context, req *sdk.BuildRequest) (files []sdk.File, err error) {
-	kernel, err := input(req, sdk.InputKernel)
+	kin, err := fmtutil.KernelInputs(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	rootfs, err := input(req, sdk.InputRootfs)
-	if err != nil {
-		return nil, err
-	}
-	k, err := copyInput(ctx, req, kernel, "kernel")
-	if err != nil {
-		return nil, fmt.Errorf("kernel: %w", err)
-	}
-	cl, err := writeCmdline(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	r, err := os.Open(rootfs)
+	r, err := os.Open(kin.Rootfs)
 	if err != nil {
 		return nil, fmt.Errorf("input %s: %w", sdk.InputRootfs, err)
 	}
 	defer r.Close()
-	f, err := create(req, "erofs.img")
+	f, err := fmtutil.Create(req, "erofs.img")
 	if err != nil {
 		return nil, err
 	}
-	defer closeOnError(f, &err)
+	defer fmtutil.CloseOnError(f, &err)
 	// go-erofs spools file data to an unlinked temporary file until it
 	// writes the image: in the scratch directory, which the host cleans.
 	if err = writeErofs(ctx, f, bufio.NewReaderSize(r, 1<<20), req.SourceDateEpoch, req.ScratchDir); err != nil {
@@ -78,11 +67,11 @@ func (KernelErofs) Build(ctx context.Context, req *sdk.BuildRequest) (files []sd
 	if err = f.Close(); err != nil {
 		return nil, err
 	}
-	return []sdk.File{{Suffix: "-kernel", Path: k}, {Suffix: "-erofs.img", Path: f.Name()}, {Suffix: "-cmdline", Path: cl}}, nil
+	return []sdk.File{{Suffix: "-kernel", Path: kin.Kernel}, {Suffix: "-erofs.img", Path: f.Name()}, {Suffix: "-cmdline", Path: kin.Cmdline}}, nil
 }
 
 // writeErofs writes an EROFS image of the entries of the tar stream r
 // outside boot/ to w, spooling file data in tempDir.
 func writeErofs(ctx context.Context, w io.WriteSeeker, r io.Reader, epoch int64, tempDir string) error {
-	return erofs.FromTar(ctx, w, r, epoch, erofs.WithTempDir(tempDir), erofs.WithExclude(inBoot))
+	return erofs.FromTar(ctx, w, r, epoch, erofs.WithTempDir(tempDir), erofs.WithExclude(fmtutil.InBoot))
 }

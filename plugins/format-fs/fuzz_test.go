@@ -44,17 +44,6 @@ func FuzzWriteSquashfs(f *testing.F) {
 	})
 }
 
-func TestInBoot(t *testing.T) {
-	for name, want := range map[string]bool{
-		"boot": true, "boot/": true, "./boot/kernel": true, "/boot/cmdline": true,
-		"bootstrap": false, "etc/boot": false, "": false, "boot/../etc": false,
-	} {
-		if got := inBoot(name); got != want {
-			t.Errorf("inBoot(%q) = %v, want %v", name, got, want)
-		}
-	}
-}
-
 // logicalSize adds up the sizes the tar data's headers declare (as far as
 // it parses).
 func logicalSize(data []byte) int64 {

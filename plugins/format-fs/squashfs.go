@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/kitbuild/kit/plugins/internal/fmtutil"
 	"github.com/kitbuild/kit/plugins/internal/squashfs"
 	"github.com/kitbuild/kit/sdk"
 )
@@ -77,32 +78,20 @@ func (KernelSquashfs) Build(ctx context.Context, req *sdk.BuildRequest) (files [
 	if b := cfg.BlockSize; b < 4<<10 || b > 1<<20 || b&(b-1) != 0 {
 		return nil, fmt.Errorf("config: blockSize %d: want a power of two from 4096 to 1048576", b)
 	}
-	kernel, err := input(req, sdk.InputKernel)
+	kin, err := fmtutil.KernelInputs(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	rootfs, err := input(req, sdk.InputRootfs)
-	if err != nil {
-		return nil, err
-	}
-	k, err := copyInput(ctx, req, kernel, "kernel")
-	if err != nil {
-		return nil, fmt.Errorf("kernel: %w", err)
-	}
-	cl, err := writeCmdline(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	r, err := os.Open(rootfs)
+	r, err := os.Open(kin.Rootfs)
 	if err != nil {
 		return nil, fmt.Errorf("input %s: %w", sdk.InputRootfs, err)
 	}
 	defer r.Close()
-	f, err := create(req, "squashfs.img")
+	f, err := fmtutil.Create(req, "squashfs.img")
 	if err != nil {
 		return nil, err
 	}
-	defer closeOnError(f, &err)
+	defer fmtutil.CloseOnError(f, &err)
 	size, err := writeSquashfs(ctx, f, bufio.NewReaderSize(r, 1<<20), req.SourceDateEpoch,
 		squashfs.WithCompression(comp), squashfs.WithBlockSize(cfg.BlockSize))
 	if err != nil {
@@ -112,7 +101,7 @@ func (KernelSquashfs) Build(ctx context.Context, req *sdk.BuildRequest) (files [
 	if err = f.Close(); err != nil {
 		return nil, err
 	}
-	return []sdk.File{{Suffix: "-kernel", Path: k}, {Suffix: "-squashfs.img", Path: f.Name()}, {Suffix: "-cmdline", Path: cl}}, nil
+	return []sdk.File{{Suffix: "-kernel", Path: kin.Kernel}, {Suffix: "-squashfs.img", Path: f.Name()}, {Suffix: "-cmdline", Path: kin.Cmdline}}, nil
 }
 
 // xattrPAX prefixes the PAX records of extended attributes in kit's tars.
@@ -137,7 +126,7 @@ func writeSquashfs(ctx context.Context, w io.WriterAt, r io.Reader, epoch int64,
 		if err != nil {
 			return 0, fmt.Errorf("tar entry %d: %w", i, err)
 		}
-		if inBoot(h.Name) {
+		if fmtutil.InBoot(h.Name) {
 			continue
 		}
 		if h.Uid < 0 || h.Gid < 0 || int64(uint32(h.Uid)) != int64(h.Uid) || int64(uint32(h.Gid)) != int64(h.Gid) {
@@ -162,7 +151,7 @@ func writeSquashfs(ctx context.Context, w io.WriterAt, r io.Reader, epoch int64,
 		case tar.TypeSymlink:
 			e.Type = squashfs.TypeSymlink
 		case tar.TypeLink:
-			if inBoot(h.Linkname) {
+			if fmtutil.InBoot(h.Linkname) {
 				return 0, fmt.Errorf("tar entry %s: a hard link to %s, which is in boot/ (left out of the root filesystem)", h.Name, h.Linkname)
 			}
 			e.Type = squashfs.TypeHardlink

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kitbuild/kit/plugins/internal/bootimages"
 	"github.com/kitbuild/kit/plugins/internal/fat"
+	"github.com/kitbuild/kit/plugins/internal/fmtutil"
 	"github.com/kitbuild/kit/plugins/internal/isoboot"
 	"github.com/kitbuild/kit/sdk"
 )
@@ -84,11 +85,11 @@ func (BIOS) Build(ctx context.Context, req *sdk.BuildRequest) (files []sdk.File,
 	if !cfg.Hybrid {
 		opts = append(opts, isoboot.WithoutHybridMBR())
 	}
-	f, err := create(req, "image.iso")
+	f, err := fmtutil.Create(req, "image.iso")
 	if err != nil {
 		return nil, err
 	}
-	defer closeOnError(f, &err)
+	defer fmtutil.CloseOnError(f, &err)
 	if err = isoboot.BIOS(ctx, f, in, opts...); err != nil {
 		return nil, err
 	}
@@ -178,7 +179,7 @@ func (e EFI) Build(ctx context.Context, req *sdk.BuildRequest) (files []sdk.File
 	if err != nil {
 		return nil, err
 	}
-	esp, err := create(req, "esp.img")
+	esp, err := fmtutil.Create(req, "esp.img")
 	if err != nil {
 		return nil, err
 	}
@@ -191,11 +192,11 @@ func (e EFI) Build(ctx context.Context, req *sdk.BuildRequest) (files []sdk.File
 		return nil, err
 	}
 	req.Log.Debug("EFI system partition", "bytes", size)
-	f, err := create(req, "image.iso")
+	f, err := fmtutil.Create(req, "image.iso")
 	if err != nil {
 		return nil, err
 	}
-	defer closeOnError(f, &err)
+	defer fmtutil.CloseOnError(f, &err)
 	if err = isoboot.EFI(ctx, f, in, isoboot.ESP{R: esp, Size: size}, isoboot.WithVolumeID(cfg.VolumeID)); err != nil {
 		return nil, err
 	}
@@ -208,15 +209,15 @@ func (e EFI) Build(ctx context.Context, req *sdk.BuildRequest) (files []sdk.File
 // bootInput gathers the kernel, initrd, command line and the bootloader
 // image of a boot format.
 func bootInput(req *sdk.BuildRequest, image string) (isoboot.Input, error) {
-	kernel, err := input(req, sdk.InputKernel)
+	kernel, err := fmtutil.Input(req, sdk.InputKernel)
 	if err != nil {
-		return isoboot.Input{}, err
+		return isoboot.Input{}, fmt.Errorf("%w (does the spec have a kernel?)", err)
 	}
-	initrd, err := input(req, sdk.InputInitrd)
+	initrd, err := fmtutil.Input(req, sdk.InputInitrd)
 	if err != nil {
-		return isoboot.Input{}, err
+		return isoboot.Input{}, fmt.Errorf("%w (does the spec have a kernel?)", err)
 	}
-	cl, err := cmdline(req)
+	cl, err := fmtutil.Cmdline(req)
 	if err != nil {
 		return isoboot.Input{}, err
 	}

@@ -42,14 +42,3 @@ func FuzzAddRootfs(f *testing.F) {
 		}
 	})
 }
-
-func TestInBoot(t *testing.T) {
-	for name, want := range map[string]bool{
-		"boot": true, "boot/": true, "./boot/kernel": true, "/boot/cmdline": true, "boot/x/../y": true,
-		"bootstrap": false, "etc/boot": false, "": false, ".": false, "boot/../etc": false,
-	} {
-		if got := inBoot(name); got != want {
-			t.Errorf("inBoot(%q) = %v, want %v", name, got, want)
-		}
-	}
-}

@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"strings"
 
+	"github.com/kitbuild/kit/plugins/internal/fmtutil"
 	"github.com/kitbuild/kit/plugins/internal/iso9660"
 	"github.com/kitbuild/kit/sdk"
 )
@@ -54,24 +54,12 @@ func (KernelISO) Build(ctx context.Context, req *sdk.BuildRequest) (files []sdk.
 	if err := checkVolumeID(cfg.VolumeID); err != nil {
 		return nil, err
 	}
-	kernel, err := input(req, sdk.InputKernel)
-	if err != nil {
-		return nil, err
-	}
-	rootfs, err := input(req, sdk.InputRootfs)
-	if err != nil {
-		return nil, err
-	}
-	k, err := copyInput(ctx, req, kernel, "kernel")
-	if err != nil {
-		return nil, fmt.Errorf("kernel: %w", err)
-	}
-	cl, err := writeCmdline(ctx, req)
+	kin, err := fmtutil.KernelInputs(ctx, req)
 	if err != nil {
 		return nil, err
 	}
 
-	r, err := os.Open(rootfs)
+	r, err := os.Open(kin.Rootfs)
 	if err != nil {
 		return nil, fmt.Errorf("input %s: %w", sdk.InputRootfs, err)
 	}
@@ -84,43 +72,18 @@ func (KernelISO) Build(ctx context.Context, req *sdk.BuildRequest) (files []sdk.
 	if err := addRootfs(ctx, im, r, fi.Size()); err != nil {
 		return nil, fmt.Errorf("input %s: %w", sdk.InputRootfs, err)
 	}
-	f, err := create(req, "rootfs.iso")
+	f, err := fmtutil.Create(req, "rootfs.iso")
 	if err != nil {
 		return nil, err
 	}
-	defer closeOnError(f, &err)
+	defer fmtutil.CloseOnError(f, &err)
 	if _, err = im.Write(ctx, f); err != nil {
 		return nil, err
 	}
 	if err = f.Close(); err != nil {
 		return nil, err
 	}
-	return []sdk.File{{Suffix: "-kernel", Path: k}, {Suffix: ".iso", Path: f.Name()}, {Suffix: "-cmdline", Path: cl}}, nil
-}
-
-// writeCmdline copies the command line input to the scratch file
-// "cmdline" (empty when the host passed none).
-func writeCmdline(ctx context.Context, req *sdk.BuildRequest) (string, error) {
-	if in, ok := req.Inputs[sdk.InputCmdline]; ok && in.Path != "" {
-		p, err := copyInput(ctx, req, in.Path, "cmdline")
-		if err != nil {
-			return "", fmt.Errorf("cmdline: %w", err)
-		}
-		return p, nil
-	}
-	f, err := create(req, "cmdline")
-	if err != nil {
-		return "", err
-	}
-	return f.Name(), f.Close()
-}
-
-// inBoot reports whether a tar entry is boot/ or below it: the kernel,
-// its command line and microcode, which the root filesystem of the
-// kernel+X formats leaves out (LinuxKit does the same).
-func inBoot(name string) bool {
-	p := strings.TrimPrefix(path.Clean("/"+name), "/")
-	return p == "boot" || strings.HasPrefix(p, "boot/")
+	return []sdk.File{{Suffix: "-kernel", Path: kin.Kernel}, {Suffix: ".iso", Path: f.Name()}, {Suffix: "-cmdline", Path: kin.Cmdline}}, nil
 }
 
 // addRootfs adds the entries of the uncompressed tar in r (size bytes)
@@ -142,7 +105,7 @@ func addRootfs(ctx context.Context, im *iso9660.Image, r io.ReaderAt, size int64
 		if err != nil {
 			return fmt.Errorf("tar entry %d: %w", i, err)
 		}
-		if inBoot(h.Name) {
+		if fmtutil.InBoot(h.Name) {
 			continue
 		}
 		e := iso9660.Entry{Path: h.Name, Mode: uint32(h.Mode) & 0o7777, UID: uint32(h.Uid), GID: uint32(h.Gid), ModTime: h.ModTime}
@@ -165,7 +128,7 @@ func addRootfs(ctx context.Context, im *iso9660.Image, r io.ReaderAt, size int64
 		case tar.TypeSymlink:
 			e.Type, e.Target = iso9660.TypeSymlink, h.Linkname
 		case tar.TypeLink:
-			if inBoot(h.Linkname) {
+			if fmtutil.InBoot(h.Linkname) {
 				return fmt.Errorf("tar entry %s: a hard link to %s, which is in boot/ (left out of the root filesystem)", h.Name, h.Linkname)
 			}
 			e.Type, e.Target = iso9660.TypeHardlink, h.Linkname

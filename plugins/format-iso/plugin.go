@@ -1,13 +1,8 @@
 package formatiso
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"regexp"
-	"strings"
 
 	"github.com/kitbuild/kit/sdk"
 )
@@ -65,89 +60,4 @@ func checkArch(format, arch, loader string) error {
 		return fmt.Errorf("%s: arch %s is not supported: %s boots amd64 (x86-64) systems only", format, arch, loader)
 	}
 	return nil
-}
-
-// input returns the path of a required input.
-func input(req *sdk.BuildRequest, name string) (string, error) {
-	in, ok := req.Inputs[name]
-	if !ok || in.Path == "" {
-		return "", fmt.Errorf("input %s is missing (does the spec have a kernel?)", name)
-	}
-	return in.Path, nil
-}
-
-// maxCmdline bounds the command line read into memory.
-const maxCmdline = 64 << 10
-
-// cmdline returns the kernel command line (one line; "" when the host
-// passed none).
-func cmdline(req *sdk.BuildRequest) (string, error) {
-	in, ok := req.Inputs[sdk.InputCmdline]
-	if !ok || in.Path == "" {
-		return "", nil
-	}
-	f, err := os.Open(in.Path)
-	if err != nil {
-		return "", fmt.Errorf("input %s: %w", sdk.InputCmdline, err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxCmdline+1))
-	if err != nil {
-		return "", fmt.Errorf("input %s: %w", sdk.InputCmdline, err)
-	}
-	if len(b) > maxCmdline {
-		return "", fmt.Errorf("input %s: longer than %d bytes", sdk.InputCmdline, maxCmdline)
-	}
-	if strings.ContainsRune(string(b), 0) {
-		return "", fmt.Errorf("input %s: holds a NUL byte", sdk.InputCmdline)
-	}
-	return strings.Join(strings.Fields(string(b)), " "), nil
-}
-
-// create creates the output file name in the scratch directory.
-func create(req *sdk.BuildRequest, name string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(req.ScratchDir, name), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("output: %w", err)
-	}
-	return f, nil
-}
-
-// closeOnError closes f and removes it when *err is set.
-func closeOnError(f *os.File, err *error) {
-	if *err != nil {
-		f.Close()
-		os.Remove(f.Name())
-	}
-}
-
-// copyInput copies the input file src to the scratch file name.
-func copyInput(ctx context.Context, req *sdk.BuildRequest, src, name string) (out string, err error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return "", err
-	}
-	defer in.Close()
-	f, err := create(req, name)
-	if err != nil {
-		return "", err
-	}
-	defer closeOnError(f, &err)
-	if _, err = io.Copy(f, ctxReader{ctx, in}); err != nil {
-		return "", fmt.Errorf("copying %s: %w", src, err)
-	}
-	return f.Name(), f.Close()
-}
-
-// ctxReader stops reading when ctx ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
