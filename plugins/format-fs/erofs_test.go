@@ -16,6 +16,7 @@ import (
 
 	"github.com/kitbuild/kit/core/plugin"
 	formatfs "github.com/kitbuild/kit/plugins/format-fs"
+	"github.com/kitbuild/kit/plugins/internal/plugtest"
 	"github.com/kitbuild/kit/sdk"
 	"github.com/kitbuild/kit/sdk/client"
 	"github.com/kitbuild/kit/sdk/sdktest"
@@ -23,7 +24,7 @@ import (
 )
 
 func TestKernelErofs(t *testing.T) {
-	needTool(t, "fsck.erofs", "erofs-utils")
+	plugtest.Tool(t, "fsck.erofs")
 	c := sdktest.Serve(t, formatfs.Plugin())
 	in := inputs(t)
 	arts := sdktest.RunFormat(t, c, "kernel+erofs", client.BuildRequest{Inputs: in, SourceDateEpoch: testEpoch})
@@ -37,14 +38,14 @@ func TestKernelErofs(t *testing.T) {
 	if img.MediaType != formatfs.MediaTypeErofs || img.Size%4096 != 0 {
 		t.Errorf("-erofs.img: media type %s, size %d (want %s, whole 4 KiB blocks)", img.MediaType, img.Size, formatfs.MediaTypeErofs)
 	}
-	run(t, "fsck.erofs", img.Path)
+	plugtest.Run(t, "fsck.erofs", img.Path)
 	dir := filepath.Join(t.TempDir(), "x")
 	// fsck.erofs extracts owners, modes and times for root only.
 	mode := "--no-preserve"
 	if os.Geteuid() == 0 {
 		mode = "--preserve"
 	}
-	run(t, "fsck.erofs", "--extract="+dir, mode, img.Path)
+	plugtest.Run(t, "fsck.erofs", "--extract="+dir, mode, img.Path)
 	compareExtracted(t, dir, in[sdk.InputRootfs].Path, os.Geteuid() == 0)
 }
 

@@ -11,12 +11,16 @@ import (
 
 	"github.com/kitbuild/kit/core/plugin"
 	formatfs "github.com/kitbuild/kit/plugins/format-fs"
+	"github.com/kitbuild/kit/plugins/internal/plugtest"
 	"github.com/kitbuild/kit/sdk"
 	"github.com/kitbuild/kit/sdk/client"
 	"github.com/kitbuild/kit/sdk/sdktest"
 )
 
 const testEpoch = 1700000000
+
+// testCmdline is the command line of the test inputs.
+const testCmdline = "console=ttyS0 root=/dev/vda\n"
 
 func artifact(t *testing.T, arts []client.Artifact, suffix string) client.Artifact {
 	t.Helper()
@@ -31,9 +35,9 @@ func artifact(t *testing.T, arts []client.Artifact, suffix string) client.Artifa
 
 func inputs(t *testing.T) map[string]sdk.Input {
 	return map[string]sdk.Input{
-		sdk.InputRootfs:  rootfsTar(t),
-		sdk.InputKernel:  writeFile(t, "kernel", "KERNEL "+strings.Repeat("k", 10000)),
-		sdk.InputCmdline: writeFile(t, "cmdline", testCmdline),
+		sdk.InputRootfs:  plugtest.RootfsTar(t, testCmdline),
+		sdk.InputKernel:  plugtest.WriteFile(t, "kernel", "KERNEL "+strings.Repeat("k", 10000)),
+		sdk.InputCmdline: plugtest.WriteFile(t, "cmdline", testCmdline),
 	}
 }
 
@@ -65,7 +69,7 @@ func TestDescribe(t *testing.T) {
 }
 
 func TestKernelSquashfs(t *testing.T) {
-	needTool(t, "unsquashfs", "squashfs-tools")
+	plugtest.Tool(t, "unsquashfs")
 	c := sdktest.Serve(t, formatfs.Plugin())
 	in := inputs(t)
 	for _, tc := range []struct {
@@ -85,11 +89,11 @@ func TestKernelSquashfs(t *testing.T) {
 				t.Errorf("-cmdline is %s, the command line input %s", got, in[sdk.InputCmdline].Digest)
 			}
 			img := artifact(t, arts, "-squashfs.img").Path
-			sb := run(t, "unsquashfs", "-s", img)
+			sb := plugtest.Run(t, "unsquashfs", "-s", img)
 			if !strings.Contains(sb, "Compression "+tc.comp) || !strings.Contains(sb, "Block size "+tc.block+"\n") {
 				t.Errorf("unsquashfs -s: want %s, block size %s:\n%s", tc.comp, tc.block, sb)
 			}
-			ls := run(t, "unsquashfs", "-lln", "-d", "", img)
+			ls := plugtest.Run(t, "unsquashfs", "-lln", "-d", "", img)
 			for _, want := range []string{
 				`^drwxr-xr-x 0/0 +\d+ \S+ \S+ $`,
 				`^-rwxr-xr-x 0/0 +5008 \S+ \S+ /bin/busybox$`,
@@ -108,7 +112,7 @@ func TestKernelSquashfs(t *testing.T) {
 				t.Errorf("boot/ is in the root filesystem image:\n%s", ls)
 			}
 			out := filepath.Join(t.TempDir(), "x")
-			run(t, "unsquashfs", "-no-xattrs", "-d", out, img, "/etc/passwd")
+			plugtest.Run(t, "unsquashfs", "-no-xattrs", "-d", out, img, "/etc/passwd")
 			if b, err := os.ReadFile(filepath.Join(out, "etc/passwd")); err != nil || string(b) != "root:x:0:0:root:/root:/bin/sh\n" {
 				t.Errorf("/etc/passwd: %q, %v", b, err)
 			}
@@ -152,7 +156,7 @@ func TestConfigErrors(t *testing.T) {
 		t.Error(err)
 	}
 	_, err = c.BuildFormat(context.Background(), "kernel+squashfs", client.BuildRequest{
-		Inputs: map[string]sdk.Input{sdk.InputRootfs: rootfsTar(t)}, ScratchDir: t.TempDir(),
+		Inputs: map[string]sdk.Input{sdk.InputRootfs: plugtest.RootfsTar(t, testCmdline)}, ScratchDir: t.TempDir(),
 	})
 	if err == nil || !strings.Contains(err.Error(), "input kernel is missing") {
 		t.Errorf("no kernel: %v", err)
@@ -164,12 +168,12 @@ func TestBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the plugin binary; skipped with -short")
 	}
-	needTool(t, "unsquashfs", "squashfs-tools")
-	needTool(t, "fsck.erofs", "erofs-utils")
+	plugtest.Tool(t, "unsquashfs")
+	plugtest.Tool(t, "fsck.erofs")
 	c := sdktest.Start(t, sdktest.Build(t, "./cmd/kit-plugin-format-fs"))
 	in := inputs(t)
 	arts := sdktest.RunFormat(t, c, "kernel+squashfs", client.BuildRequest{Inputs: in, SourceDateEpoch: testEpoch})
-	run(t, "unsquashfs", "-lln", artifact(t, arts, "-squashfs.img").Path)
+	plugtest.Run(t, "unsquashfs", "-lln", artifact(t, arts, "-squashfs.img").Path)
 	arts = sdktest.RunFormat(t, c, "kernel+erofs", client.BuildRequest{Inputs: in, SourceDateEpoch: testEpoch})
-	run(t, "fsck.erofs", artifact(t, arts, "-erofs.img").Path)
+	plugtest.Run(t, "fsck.erofs", artifact(t, arts, "-erofs.img").Path)
 }

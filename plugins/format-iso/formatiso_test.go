@@ -13,6 +13,7 @@ import (
 	"github.com/kitbuild/kit/core/plugin"
 	formatiso "github.com/kitbuild/kit/plugins/format-iso"
 	"github.com/kitbuild/kit/plugins/internal/bootimages"
+	"github.com/kitbuild/kit/plugins/internal/plugtest"
 	"github.com/kitbuild/kit/sdk"
 	"github.com/kitbuild/kit/sdk/client"
 	"github.com/kitbuild/kit/sdk/sdktest"
@@ -107,11 +108,11 @@ func TestISOBIOS(t *testing.T) {
 	if got := xorrisoExtract(t, iso, "/boot/initrd.img"); !bytes.Equal(got, mustRead(t, inputs[sdk.InputInitrd].Path)) {
 		t.Error("/boot/initrd.img differs from the initrd input")
 	}
-	pvd := run(t, "xorriso", "-indev", iso, "-pvd_info")
+	pvd := plugtest.Run(t, "xorriso", "-indev", iso, "-pvd_info")
 	if !strings.Contains(pvd, "Volume Id    : KIT_TEST") {
 		t.Errorf("volume id not KIT_TEST:\n%s", pvd)
 	}
-	eltorito := run(t, "xorriso", "-indev", iso, "-report_el_torito", "plain")
+	eltorito := plugtest.Run(t, "xorriso", "-indev", iso, "-report_el_torito", "plain")
 	if !strings.Contains(eltorito, "BIOS") || !strings.Contains(eltorito, "/isolinux/isolinux.bin") {
 		t.Errorf("El Torito catalog has no BIOS entry for isolinux.bin:\n%s", eltorito)
 	}
@@ -133,8 +134,8 @@ func TestISOBIOS(t *testing.T) {
 }
 
 func TestISOEFI(t *testing.T) {
-	needTool(t, "fsck.vfat", "dosfstools")
-	needTool(t, "mtype", "mtools")
+	plugtest.Tool(t, "fsck.vfat")
+	plugtest.Tool(t, "mtype")
 	c := serve(t)
 	inputs := bootInputs(t)
 	req := client.BuildRequest{
@@ -153,7 +154,7 @@ func TestISOEFI(t *testing.T) {
 					t.Errorf("xorriso does not list %s: %v", p, paths)
 				}
 			}
-			eltorito := run(t, "xorriso", "-indev", a.Path, "-report_el_torito", "plain")
+			eltorito := plugtest.Run(t, "xorriso", "-indev", a.Path, "-report_el_torito", "plain")
 			if !strings.Contains(eltorito, "UEFI") || !strings.Contains(eltorito, "/boot/efi.img") {
 				t.Errorf("El Torito catalog has no UEFI entry for /boot/efi.img:\n%s", eltorito)
 			}
@@ -161,7 +162,7 @@ func TestISOEFI(t *testing.T) {
 			if err := os.WriteFile(esp, xorrisoExtract(t, a.Path, "/boot/efi.img"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			run(t, "fsck.vfat", "-n", esp)
+			plugtest.Run(t, "fsck.vfat", "-n", esp)
 			for file, want := range map[string]string{
 				"::/EFI/BOOT/BOOTX64.EFI":    "MZ systemd-boot\n",
 				"::/loader/entries/kit.conf": "title kit\nlinux /kernel\ninitrd /initrd.img\noptions console=ttyS0 quiet\n",
@@ -169,7 +170,7 @@ func TestISOEFI(t *testing.T) {
 				"::/initrd.img":              string(mustRead(t, inputs[sdk.InputInitrd].Path)),
 				"::/kernel":                  string(mustRead(t, inputs[sdk.InputKernel].Path)),
 			} {
-				if got := run(t, "mtype", "-i", esp, file); got != want {
+				if got := plugtest.Run(t, "mtype", "-i", esp, file); got != want {
 					t.Errorf("%s in the ESP: %.80q, want %.80q", file, got, want)
 				}
 			}
@@ -183,7 +184,7 @@ func TestISOEFI(t *testing.T) {
 func TestKernelISO(t *testing.T) {
 	c := serve(t)
 	inputs := bootInputs(t)
-	rootfs := rootfsTar(t)
+	rootfs := plugtest.RootfsTar(t, testCmdline)
 	arts := sdktest.RunFormat(t, c, "kernel+iso", client.BuildRequest{
 		Inputs: map[string]sdk.Input{
 			sdk.InputRootfs: rootfs, sdk.InputKernel: inputs[sdk.InputKernel], sdk.InputCmdline: inputs[sdk.InputCmdline],
@@ -209,7 +210,7 @@ func TestKernelISO(t *testing.T) {
 		}
 	}
 	// Rock Ridge keeps what a root filesystem needs.
-	ls := run(t, "xorriso", "-indev", iso, "-lsdl", "/bin/sh", "/dev/console", "/etc/shadow", "/run/fifo", "/tmp", "/bin/ash", "/bin/busybox")
+	ls := plugtest.Run(t, "xorriso", "-indev", iso, "-lsdl", "/bin/sh", "/dev/console", "/etc/shadow", "/run/fifo", "/tmp", "/bin/ash", "/bin/busybox")
 	for _, want := range []string{
 		"lrwxrwxrwx    1 0        0 ", "'/bin/sh' -> 'busybox'",
 		"crw-------    1 0        0             5,1 ",

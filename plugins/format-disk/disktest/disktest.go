@@ -1,13 +1,11 @@
 package disktest
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -18,7 +16,7 @@ import (
 
 	formatdisk "github.com/kitbuild/kit/plugins/format-disk"
 	"github.com/kitbuild/kit/plugins/internal/bootimages"
-	"github.com/kitbuild/kit/plugins/internal/vdisk/vdisktest"
+	"github.com/kitbuild/kit/plugins/internal/plugtest"
 	"github.com/kitbuild/kit/sdk"
 	"github.com/kitbuild/kit/sdk/client"
 	"github.com/kitbuild/kit/sdk/sdktest"
@@ -34,7 +32,7 @@ var (
 // skipped, or fails when CI=true.
 func Tool(t testing.TB, name string) string {
 	t.Helper()
-	return vdisktest.Tool(t, name)
+	return plugtest.Tool(t, name)
 }
 
 // Run runs a host tool (skipping the test when it is missing) and returns
@@ -42,136 +40,22 @@ func Tool(t testing.TB, name string) string {
 // commands run without a configuration file and without geometry checks.
 func Run(t testing.TB, name string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(Tool(t, name), args...)
-	cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1", "MTOOLSRC=/dev/null")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	return plugtest.Run(t, name, args...)
 }
 
-// debCache is where Debian packages are unpacked: $KIT_BOOTDISK_DEBS or
-// ~/.cache/kit/bootdisk-debs (shared with plugins/internal/bootdisk's
-// tests).
-func debCache(t testing.TB) string {
-	if d := os.Getenv("KIT_BOOTDISK_DEBS"); d != "" {
-		return d
-	}
-	c, err := os.UserCacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Join(c, "kit", "bootdisk-debs")
-}
-
-// DebTree downloads the Debian package pkg with apt-get download (from the
-// machine's apt sources) and unpacks it with dpkg-deb -x into the cache,
-// once, returning the unpacked tree. Nothing is installed on the host. The
-// test is skipped (failed when CI=true) when the package cannot be
-// downloaded.
+// DebTree is plugtest.DebTree: the unpacked tree of a Debian package,
+// downloaded once into ~/.cache/kit/bootdisk-debs.
 func DebTree(t testing.TB, pkg string) string {
 	t.Helper()
-	dir := filepath.Join(debCache(t), pkg)
-	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
-		return dir
-	}
-	Tool(t, "apt-get")
-	Tool(t, "dpkg-deb")
-	tmp := t.TempDir()
-	args := []string{"download", "-qq"}
-	if os.Geteuid() == 0 {
-		args = append(args, "-o", "APT::Sandbox::User=root") // the temp dir is not _apt's
-	}
-	cmd := exec.Command("apt-get", append(args, pkg)...)
-	cmd.Dir = tmp
-	if out, err := cmd.CombinedOutput(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("apt-get download %s: %v\n%s", pkg, err, out)
-		}
-		t.Skipf("apt-get download %s: %v\n%s", pkg, err, out)
-	}
-	debs, _ := filepath.Glob(filepath.Join(tmp, "*.deb"))
-	if len(debs) != 1 {
-		t.Fatalf("apt-get download %s: %d .deb files", pkg, len(debs))
-	}
-	os.RemoveAll(dir + ".tmp")
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	Run(t, "dpkg-deb", "-x", debs[0], dir+".tmp")
-	if err := os.WriteFile(filepath.Join(dir+".tmp", ".complete"), []byte(filepath.Base(debs[0])+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	os.RemoveAll(dir)
-	if err := os.Rename(dir+".tmp", dir); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return plugtest.DebTree(t, pkg)
 }
 
 // ImageTar returns, as a plugin input, a tar of the union of the Debian
-// packages' files at their Debian paths: what kit passes a format for a
-// bootloader image built from those packages.
+// packages' files at their Debian paths (plugtest.DebTar): what kit passes
+// a format for a bootloader image built from those packages.
 func ImageTar(t testing.TB, pkgs ...string) sdk.Input {
 	t.Helper()
-	files := map[string]string{} // tar name → host path
-	for _, p := range pkgs {
-		root := DebTree(t, p)
-		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-			if err != nil || path == root || d.Name() == ".complete" {
-				return err
-			}
-			rel, _ := filepath.Rel(root, path)
-			files[filepath.ToSlash(rel)] = path
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, n := range names {
-		st, err := os.Lstat(files[n])
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := &tar.Header{Name: n, Mode: int64(st.Mode().Perm()), Format: tar.FormatPAX}
-		var body []byte
-		switch {
-		case st.IsDir():
-			h.Typeflag, h.Name = tar.TypeDir, n+"/"
-		case st.Mode()&fs.ModeSymlink != 0:
-			h.Typeflag = tar.TypeSymlink
-			h.Linkname, _ = os.Readlink(files[n])
-		default:
-			h.Typeflag = tar.TypeReg
-			if body, err = os.ReadFile(files[n]); err != nil {
-				t.Fatal(err)
-			}
-			h.Size = int64(len(body))
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(t.TempDir(), "image.tar")
-	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	in := sdktest.Input(t, out)
+	in := sdktest.Input(t, plugtest.DebTar(t, pkgs...))
 	in.Ref = "example.test/" + strings.Join(pkgs, "+") + ":test"
 	return in
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kitbuild/kit/plugins/internal/fat"
 	"github.com/kitbuild/kit/plugins/internal/partition"
+	"github.com/kitbuild/kit/plugins/internal/plugtest"
 )
 
 type writer func(context.Context, io.WriterAt, Input) (*Result, error)
@@ -65,13 +66,13 @@ func fakePayload(t testing.TB, kernelSize, initrdSize int) (string, string) {
 // TestLayout writes both disk kinds and checks them with sfdisk, sgdisk,
 // fsck.vfat and mtools; the same input twice gives identical bytes.
 func TestLayout(t *testing.T) {
-	need(t, "sfdisk")
-	need(t, "fsck.vfat")
-	need(t, "mtype")
+	plugtest.Tool(t, "sfdisk")
+	plugtest.Tool(t, "fsck.vfat")
+	plugtest.Tool(t, "mtype")
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			k, i := fakePayload(t, 3<<20+17, 5<<20+3)
-			in := Input{Kernel: k, Initrd: i, Cmdline: "console=ttyS0 quiet kit.x=\"a b\"", Bootloader: bootloaderTar(t, m.pkgs...), SourceDateEpoch: 1700000000}
+			in := Input{Kernel: k, Initrd: i, Cmdline: "console=ttyS0 quiet kit.x=\"a b\"", Bootloader: plugtest.DebTar(t, m.pkgs...), SourceDateEpoch: 1700000000}
 			path, res := writeDisk(t, m.write, in)
 			var js struct {
 				PartitionTable struct {
@@ -83,7 +84,7 @@ func TestLayout(t *testing.T) {
 					}
 				}
 			}
-			if err := json.Unmarshal([]byte(run(t, "sfdisk", "--json", path)), &js); err != nil {
+			if err := json.Unmarshal([]byte(plugtest.Run(t, "sfdisk", "--json", path)), &js); err != nil {
 				t.Fatal(err)
 			}
 			pt := js.PartitionTable
@@ -98,7 +99,7 @@ func TestLayout(t *testing.T) {
 				if p.Type != m.partType {
 					t.Errorf("type %s", p.Type)
 				}
-				if out := run(t, "sgdisk", "-v", path); !strings.Contains(out, "No problems found") {
+				if out := plugtest.Run(t, "sgdisk", "-v", path); !strings.Contains(out, "No problems found") {
 					t.Errorf("sgdisk -v:\n%s", out)
 				}
 				if res.FAT != fat.FAT32 {
@@ -112,29 +113,29 @@ func TestLayout(t *testing.T) {
 				t.Errorf("derived disk size %d", res.Size)
 			}
 			part := extractPartition(t, path, res)
-			run(t, "fsck.vfat", "-n", part)
+			plugtest.Run(t, "fsck.vfat", "-n", part)
 			for name, want := range map[string]string{"kernel": k, "initrd.img": i} {
-				got := run(t, "mtype", "-i", part, "::/"+name)
+				got := plugtest.Run(t, "mtype", "-i", part, "::/"+name)
 				w, _ := os.ReadFile(want)
 				if got != string(w) {
 					t.Errorf("%s differs on the disk", name)
 				}
 			}
 			if m.name == "raw-efi" {
-				entry := run(t, "mtype", "-i", part, "::/loader/entries/kit.conf")
+				entry := plugtest.Run(t, "mtype", "-i", part, "::/loader/entries/kit.conf")
 				if !strings.Contains(entry, "options "+in.Cmdline+"\n") || !strings.Contains(entry, "linux /kernel\n") {
 					t.Errorf("kit.conf:\n%s", entry)
 				}
-				efi := run(t, "mtype", "-i", part, "::/EFI/BOOT/BOOTX64.EFI")
+				efi := plugtest.Run(t, "mtype", "-i", part, "::/EFI/BOOT/BOOTX64.EFI")
 				if !strings.HasPrefix(efi, "MZ") {
 					t.Error("BOOTX64.EFI is not a PE image")
 				}
 			} else {
-				cfg := run(t, "mtype", "-i", part, "::/SYSLINUX.CFG")
+				cfg := plugtest.Run(t, "mtype", "-i", part, "::/SYSLINUX.CFG")
 				if !strings.Contains(cfg, "APPEND "+in.Cmdline+"\n") || !strings.Contains(cfg, "SERIAL 0 115200") {
 					t.Errorf("syslinux.cfg:\n%s", cfg)
 				}
-				if out := run(t, "mattrib", "-i", part, "::/LDLINUX.SYS"); !strings.Contains(out, " SHR ") {
+				if out := plugtest.Run(t, "mattrib", "-i", part, "::/LDLINUX.SYS"); !strings.Contains(out, " SHR ") {
 					t.Errorf("LDLINUX.SYS is not system, hidden and read-only: %s", out)
 				}
 			}
@@ -175,13 +176,13 @@ func TestDiskSize(t *testing.T) {
 	k, i := fakePayload(t, 3<<20, 5<<20)
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
-			boot := bootloaderTar(t, m.pkgs...)
+			boot := plugtest.DebTar(t, m.pkgs...)
 			in := Input{Kernel: k, Initrd: i, Bootloader: boot, DiskSize: 100 << 20}
 			path, res := writeDisk(t, m.write, in)
 			if res.Size != 100<<20 || res.PartitionOffset != 1<<20 || res.PartitionOffset+res.PartitionSize > res.Size || res.FAT != fat.FAT32 {
 				t.Errorf("result %+v", res)
 			}
-			run(t, "fsck.vfat", "-n", extractPartition(t, path, res))
+			plugtest.Run(t, "fsck.vfat", "-n", extractPartition(t, path, res))
 			in.DiskSize = 4 << 20
 			_, err := m.write(context.Background(), discard{}, in)
 			if !errors.Is(err, ErrTooSmall) || !strings.Contains(err.Error(), "needs at least") {
@@ -197,7 +198,7 @@ func TestDiskSize(t *testing.T) {
 				t.Error("a two-line command line was taken")
 			}
 			in.Cmdline = ""
-			in.Bootloader = bootloaderTar(t, "mtools")
+			in.Bootloader = plugtest.DebTar(t, "mtools")
 			if _, err := m.write(context.Background(), discard{}, in); err == nil || !strings.Contains(err.Error(), "not found") {
 				t.Errorf("wrong bootloader image: %v", err)
 			}
@@ -254,7 +255,7 @@ func TestBoot(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots QEMU; skipped with -short")
 	}
-	qemu := need(t, "qemu-system-x86_64")
+	qemu := plugtest.Tool(t, "qemu-system-x86_64")
 	k := kernel(t)
 	initrd := testInitrd(t)
 	// raw-bios twice: a derived size (a FAT16 partition) and 64 MiB (FAT32).
@@ -266,7 +267,7 @@ func TestBoot(t *testing.T) {
 		m := modes[tc.mode]
 		t.Run(fmt.Sprintf("%s-%v", m.name, tc.fat), func(t *testing.T) {
 			token := fmt.Sprintf("kit.test=%s-%d", m.name, os.Getpid())
-			in := Input{Kernel: k, Initrd: initrd, Cmdline: "console=ttyS0 panic=-1 " + token, Bootloader: bootloaderTar(t, m.pkgs...), DiskSize: tc.diskSize}
+			in := Input{Kernel: k, Initrd: initrd, Cmdline: "console=ttyS0 panic=-1 " + token, Bootloader: plugtest.DebTar(t, m.pkgs...), DiskSize: tc.diskSize}
 			path, res := writeDisk(t, m.write, in)
 			if res.FAT != tc.fat {
 				t.Fatalf("%v partition, want %v", res.FAT, tc.fat)

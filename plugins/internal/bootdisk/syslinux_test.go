@@ -9,10 +9,11 @@ import (
 	"testing"
 
 	"github.com/kitbuild/kit/plugins/internal/fat"
+	"github.com/kitbuild/kit/plugins/internal/plugtest"
 )
 
 func syslinuxBinary(t testing.TB) []byte {
-	b, err := os.ReadFile(filepath.Join(debTree(t, "syslinux"), SyslinuxInstaller))
+	b, err := os.ReadFile(filepath.Join(plugtest.DebTree(t, "syslinux"), SyslinuxInstaller))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,8 +47,8 @@ func TestExtractSyslinux(t *testing.T) {
 // embedded images for the sectors the installer chose gives the same
 // ldlinux.sys and boot sector, byte for byte.
 func TestPatchMatchesInstaller(t *testing.T) {
-	need(t, "mcopy")
-	installer := filepath.Join(debTree(t, "syslinux"), SyslinuxInstaller)
+	plugtest.Tool(t, "mcopy")
+	installer := filepath.Join(plugtest.DebTree(t, "syslinux"), SyslinuxInstaller)
 	sysBS, img, err := extractSyslinux(syslinuxBinary(t))
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +66,7 @@ func TestPatchMatchesInstaller(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		run(t, installer, "--install", path)
+		plugtest.Run(t, installer, "--install", path)
 		raw, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
@@ -107,7 +108,7 @@ func TestPatchMatchesInstaller(t *testing.T) {
 				}
 			}
 		}
-		run(t, "fsck.vfat", "-n", path)
+		plugtest.Run(t, "fsck.vfat", "-n", path)
 	}
 }
 
