@@ -1,9 +1,7 @@
 package formatfs
 
 import (
-	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"os"
 
@@ -41,33 +39,18 @@ func (KernelErofs) Info() sdk.FormatInfo {
 }
 
 // Build implements sdk.Format.
-func (KernelErofs) Build(ctx context.Context, req *sdk.BuildRequest) (files []sdk.File, err error) {
-	kin, err := fmtutil.KernelInputs(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	r, err := os.Open(kin.Rootfs)
-	if err != nil {
-		return nil, fmt.Errorf("input %s: %w", sdk.InputRootfs, err)
-	}
-	defer r.Close()
-	f, err := fmtutil.Create(req, "erofs.img")
-	if err != nil {
-		return nil, err
-	}
-	defer fmtutil.CloseOnError(f, &err)
-	// go-erofs spools file data to an unlinked temporary file until it
-	// writes the image: in the scratch directory, which the host cleans.
-	if err = writeErofs(ctx, f, bufio.NewReaderSize(r, 1<<20), req.SourceDateEpoch, req.ScratchDir); err != nil {
-		return nil, fmt.Errorf("input %s: %w", sdk.InputRootfs, err)
-	}
-	if fi, err := f.Stat(); err == nil {
-		req.Log.Debug("erofs written", "bytes", fi.Size())
-	}
-	if err = f.Close(); err != nil {
-		return nil, err
-	}
-	return []sdk.File{{Suffix: "-kernel", Path: kin.Kernel}, {Suffix: "-erofs.img", Path: f.Name()}, {Suffix: "-cmdline", Path: kin.Cmdline}}, nil
+func (KernelErofs) Build(ctx context.Context, req *sdk.BuildRequest) ([]sdk.File, error) {
+	return buildKernelImage(ctx, req, "erofs", func(f *os.File, rootfs io.Reader) error {
+		// go-erofs spools file data to an unlinked temporary file until it
+		// writes the image: in the scratch directory, which the host cleans.
+		if err := writeErofs(ctx, f, rootfs, req.SourceDateEpoch, req.ScratchDir); err != nil {
+			return err
+		}
+		if fi, err := f.Stat(); err == nil {
+			req.Log.Debug("erofs written", "bytes", fi.Size())
+		}
+		return nil
+	})
 }
 
 // writeErofs writes an EROFS image of the entries of the tar stream r

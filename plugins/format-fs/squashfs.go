@@ -2,7 +2,6 @@ package formatfs
 
 import (
 	"archive/tar"
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -66,7 +65,7 @@ func (KernelSquashfs) Info() sdk.FormatInfo {
 var compression = map[string]squashfs.Compression{"zstd": squashfs.Zstd, "gzip": squashfs.Gzip}
 
 // Build implements sdk.Format.
-func (KernelSquashfs) Build(ctx context.Context, req *sdk.BuildRequest) (files []sdk.File, err error) {
+func (KernelSquashfs) Build(ctx context.Context, req *sdk.BuildRequest) ([]sdk.File, error) {
 	cfg := squashfsConfig{Compression: "zstd", BlockSize: 128 << 10}
 	if err := sdk.DecodeConfig(req.Config, &cfg); err != nil {
 		return nil, err
@@ -78,30 +77,15 @@ func (KernelSquashfs) Build(ctx context.Context, req *sdk.BuildRequest) (files [
 	if b := cfg.BlockSize; b < 4<<10 || b > 1<<20 || b&(b-1) != 0 {
 		return nil, fmt.Errorf("config: blockSize %d: want a power of two from 4096 to 1048576", b)
 	}
-	kin, err := fmtutil.KernelInputs(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	r, err := os.Open(kin.Rootfs)
-	if err != nil {
-		return nil, fmt.Errorf("input %s: %w", sdk.InputRootfs, err)
-	}
-	defer r.Close()
-	f, err := fmtutil.Create(req, "squashfs.img")
-	if err != nil {
-		return nil, err
-	}
-	defer fmtutil.CloseOnError(f, &err)
-	size, err := writeSquashfs(ctx, f, bufio.NewReaderSize(r, 1<<20), req.SourceDateEpoch,
-		squashfs.WithCompression(comp), squashfs.WithBlockSize(cfg.BlockSize))
-	if err != nil {
-		return nil, fmt.Errorf("input %s: %w", sdk.InputRootfs, err)
-	}
-	req.Log.Debug("squashfs written", "bytes", size, "compression", cfg.Compression, "blockSize", cfg.BlockSize)
-	if err = f.Close(); err != nil {
-		return nil, err
-	}
-	return []sdk.File{{Suffix: "-kernel", Path: kin.Kernel}, {Suffix: "-squashfs.img", Path: f.Name()}, {Suffix: "-cmdline", Path: kin.Cmdline}}, nil
+	return buildKernelImage(ctx, req, "squashfs", func(f *os.File, rootfs io.Reader) error {
+		size, err := writeSquashfs(ctx, f, rootfs, req.SourceDateEpoch,
+			squashfs.WithCompression(comp), squashfs.WithBlockSize(cfg.BlockSize))
+		if err != nil {
+			return err
+		}
+		req.Log.Debug("squashfs written", "bytes", size, "compression", cfg.Compression, "blockSize", cfg.BlockSize)
+		return nil
+	})
 }
 
 // xattrPAX prefixes the PAX records of extended attributes in kit's tars.

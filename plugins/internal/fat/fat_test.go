@@ -8,37 +8,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/kitbuild/kit/plugins/internal/plugtest"
 )
-
-// tool returns the path of a host tool, skipping the test when it is
-// missing (failing when CI=true).
-func tool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found and CI=true: %v", name, err)
-		}
-		t.Skipf("%s not found: %v", name, err)
-	}
-	return p
-}
-
-func run(t testing.TB, name string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(tool(t, name), args...)
-	cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1", "MTOOLSRC=/dev/null")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
 
 // content is deterministic test data of n bytes.
 func content(seed string, n int) []byte {
@@ -100,8 +76,8 @@ func sample() []File {
 // TestToolsAccept writes volumes of both variants and checks them with
 // fsck.vfat, then reads every file back with mtools.
 func TestToolsAccept(t *testing.T) {
-	tool(t, "fsck.vfat")
-	tool(t, "mcopy")
+	plugtest.Tool(t, "fsck.vfat")
+	plugtest.Tool(t, "mcopy")
 	for _, tc := range []struct {
 		name string
 		size int64
@@ -120,9 +96,9 @@ func TestToolsAccept(t *testing.T) {
 			if v.Type() != tc.want {
 				t.Fatalf("type %v, want %v", v.Type(), tc.want)
 			}
-			run(t, "fsck.vfat", "-n", "-V", img)
+			plugtest.Run(t, "fsck.vfat", "-n", "-V", img)
 			out := filepath.Join(t.TempDir(), "out")
-			run(t, "mcopy", "-s", "-n", "-m", "-i", img, "::", out)
+			plugtest.Run(t, "mcopy", "-s", "-n", "-m", "-i", img, "::", out)
 			for _, f := range files {
 				got, err := os.ReadFile(filepath.Join(out, filepath.FromSlash(f.Path)))
 				if f.Dir {
@@ -143,7 +119,7 @@ func TestToolsAccept(t *testing.T) {
 				}
 			}
 			// mdir lists the long names and the aliases.
-			listing := run(t, "mdir", "-a", "-i", img, "::/many")
+			listing := plugtest.Run(t, "mdir", "-a", "-i", img, "::/many")
 			if !strings.Contains(listing, "ALONGF~1 TEX") || !strings.Contains(listing, "a long file name number 39.text") {
 				t.Errorf("mdir ::/many:\n%s", listing)
 			}
@@ -237,7 +213,7 @@ func TestMinSize(t *testing.T) {
 			}
 			if tc.name == "big" {
 				img, _, _ := writeImage(t, n, tc.files)
-				run(t, "fsck.vfat", "-n", img)
+				plugtest.Run(t, "fsck.vfat", "-n", img)
 			}
 		})
 	}
