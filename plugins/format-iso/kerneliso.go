@@ -1,13 +1,11 @@
 package formatiso
 
 import (
-	"archive/tar"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/kitbuild/kit/plugins/internal/fmtutil"
 	"github.com/kitbuild/kit/plugins/internal/iso9660"
@@ -90,70 +88,5 @@ func (KernelISO) Build(ctx context.Context, req *sdk.BuildRequest) (files []sdk.
 // outside boot/ to im. File contents are read from r when the image is
 // written.
 func addRootfs(ctx context.Context, im *iso9660.Image, r io.ReaderAt, size int64) error {
-	sr := io.NewSectionReader(r, 0, size)
-	tr := tar.NewReader(sr)
-	for i := 0; ; i++ {
-		if i%1024 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("tar entry %d: %w", i, err)
-		}
-		if fmtutil.InBoot(h.Name) {
-			continue
-		}
-		e := iso9660.Entry{Path: h.Name, Mode: uint32(h.Mode) & 0o7777, UID: uint32(h.Uid), GID: uint32(h.Gid), ModTime: h.ModTime}
-		switch h.Typeflag {
-		case tar.TypeReg, '\x00': // '\x00' is the pre-POSIX regular file
-			if sparse(h) {
-				return fmt.Errorf("tar entry %s: a sparse file (kit's root filesystem tars hold none)", h.Name)
-			}
-			// The reader stands at the entry's data.
-			off, err := sr.Seek(0, io.SeekCurrent)
-			if err != nil {
-				return fmt.Errorf("tar entry %s: %w", h.Name, err)
-			}
-			if h.Size < 0 || off+h.Size > size {
-				return fmt.Errorf("tar entry %s: size %d past the end of the archive", h.Name, h.Size)
-			}
-			e.Type, e.Data = iso9660.TypeFile, iso9660.ReaderAtSource(io.NewSectionReader(r, off, h.Size), h.Size)
-		case tar.TypeDir:
-			e.Type = iso9660.TypeDir
-		case tar.TypeSymlink:
-			e.Type, e.Target = iso9660.TypeSymlink, h.Linkname
-		case tar.TypeLink:
-			if fmtutil.InBoot(h.Linkname) {
-				return fmt.Errorf("tar entry %s: a hard link to %s, which is in boot/ (left out of the root filesystem)", h.Name, h.Linkname)
-			}
-			e.Type, e.Target = iso9660.TypeHardlink, h.Linkname
-		case tar.TypeChar:
-			e.Type, e.Major, e.Minor = iso9660.TypeCharDev, uint32(h.Devmajor), uint32(h.Devminor)
-		case tar.TypeBlock:
-			e.Type, e.Major, e.Minor = iso9660.TypeBlockDev, uint32(h.Devmajor), uint32(h.Devminor)
-		case tar.TypeFifo:
-			e.Type = iso9660.TypeFifo
-		default:
-			return fmt.Errorf("tar entry %s: unsupported type %q", h.Name, h.Typeflag)
-		}
-		if err := im.Add(e); err != nil {
-			return fmt.Errorf("tar entry %s: %w", h.Name, err)
-		}
-	}
-}
-
-// sparse reports whether a header is a PAX sparse file, whose archived data
-// is not its content.
-func sparse(h *tar.Header) bool {
-	for k := range h.PAXRecords {
-		if strings.HasPrefix(k, "GNU.sparse.") {
-			return true
-		}
-	}
-	return false
+	return im.AddTar(ctx, r, size, iso9660.TarExclude(fmtutil.InBoot))
 }

@@ -623,3 +623,39 @@ func TestAddTarSparse(t *testing.T) {
 		})
 	}
 }
+
+// TestAddTarExclude: excluded entries are left out of the image (the image
+// equals one built without them), and a hard link to one is an error.
+func TestAddTarExclude(t *testing.T) {
+	mt := time.Unix(epoch-100, 0)
+	keep := []tar.Header{
+		{Name: "bin/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: mt},
+		{Name: "bin/sh", Typeflag: tar.TypeReg, Mode: 0o755, ModTime: mt},
+	}
+	boot := []tar.Header{
+		{Name: "boot/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: mt},
+		{Name: "boot/kernel", Typeflag: tar.TypeReg, Mode: 0o644, ModTime: mt},
+	}
+	inBoot := func(n string) bool { return n == "boot/" || strings.HasPrefix(n, "boot/") }
+	image := func(hs []tar.Header, opts ...TarOption) []byte {
+		t.Helper()
+		tb := tarOf(t, hs)
+		im := New(epoch)
+		if err := im.AddTar(context.Background(), bytes.NewReader(tb), int64(len(tb)), opts...); err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if _, err := im.Write(context.Background(), &buf); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	if !bytes.Equal(image(append(append([]tar.Header{}, boot...), keep...), TarExclude(inBoot)), image(keep)) {
+		t.Error("excluding boot/ does not give the image of the tar without it")
+	}
+	tb := tarOf(t, append(append([]tar.Header{}, boot...), tar.Header{Name: "kernel", Typeflag: tar.TypeLink, Linkname: "boot/kernel", ModTime: mt}))
+	err := New(epoch).AddTar(context.Background(), bytes.NewReader(tb), int64(len(tb)), TarExclude(inBoot))
+	if err == nil || !strings.Contains(err.Error(), `"kernel": a hard link to boot/kernel, which is left out`) {
+		t.Errorf("hard link to an excluded entry: %v", err)
+	}
+}

@@ -8,6 +8,16 @@ import (
 	"strings"
 )
 
+// TarOption is an optional setting of AddTar.
+type TarOption func(*tarOptions)
+
+type tarOptions struct{ exclude func(name string) bool }
+
+// TarExclude leaves out the tar entries whose names exclude reports.
+func TarExclude(exclude func(name string) bool) TarOption {
+	return func(o *tarOptions) { o.exclude = exclude }
+}
+
 // AddTar adds every entry of the tar archive held in r (size bytes; an
 // uncompressed tar such as kit's normalized rootfs) to the image. File
 // contents are not copied: each file's Source reads its bytes from r when
@@ -21,7 +31,15 @@ import (
 // non-zero parts of its content (after a sparse map, in format 1.0), and
 // AddTar reads file data in place instead of through the tar reader, which
 // would expand it. kit's normalized tars hold no sparse files.
-func (im *Image) AddTar(ctx context.Context, r io.ReaderAt, size int64) error {
+//
+// Entries for which a TarExclude option returns true are left out; a hard
+// link to one of them is an error.
+func (im *Image) AddTar(ctx context.Context, r io.ReaderAt, size int64, opts ...TarOption) error {
+	var o tarOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	excluded := func(name string) bool { return o.exclude != nil && o.exclude(name) }
 	sr := io.NewSectionReader(r, 0, size)
 	tr := tar.NewReader(sr)
 	for i := 0; ; i++ {
@@ -36,6 +54,9 @@ func (im *Image) AddTar(ctx context.Context, r io.ReaderAt, size int64) error {
 		}
 		if err != nil {
 			return fmt.Errorf("iso9660: tar entry %d: %w", i, err)
+		}
+		if excluded(h.Name) {
+			continue
 		}
 		e := Entry{Path: h.Name, Mode: uint32(h.Mode) & 0o7777, UID: uint32(h.Uid), GID: uint32(h.Gid), ModTime: h.ModTime}
 		switch h.Typeflag {
@@ -58,6 +79,9 @@ func (im *Image) AddTar(ctx context.Context, r io.ReaderAt, size int64) error {
 		case tar.TypeSymlink:
 			e.Type, e.Target = TypeSymlink, h.Linkname
 		case tar.TypeLink:
+			if excluded(h.Linkname) {
+				return fmt.Errorf("iso9660: tar entry %q: a hard link to %s, which is left out", h.Name, h.Linkname)
+			}
 			e.Type, e.Target = TypeHardlink, h.Linkname
 		case tar.TypeChar:
 			e.Type, e.Major, e.Minor = TypeCharDev, uint32(h.Devmajor), uint32(h.Devminor)
