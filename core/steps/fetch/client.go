@@ -3,24 +3,16 @@ package fetch
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/netip"
-	"net/url"
 	"sort"
 	"strings"
-	"sync"
-	"syscall"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/kitbuild/kit/core/graph"
 )
@@ -85,18 +77,10 @@ type client struct {
 	puller   *remote.Puller
 	mirrors  map[string]mirror
 	insecure map[string]bool
-
-	// For the blobs that go into the store (see rawBlob): the transport
-	// remote.Puller would build, and the authenticated transport of each
-	// endpoint repository.
-	keychain authn.Keychain
-	rt       http.RoundTripper
-	mu       sync.Mutex
-	blobRTs  map[string]*repoTransport
 }
 
 func newClient(o Options) (*client, error) {
-	c := &client{mirrors: map[string]mirror{}, insecure: map[string]bool{}, blobRTs: map[string]*repoTransport{}}
+	c := &client{mirrors: map[string]mirror{}, insecure: map[string]bool{}}
 	regs := make([]string, 0, len(o.Mirrors))
 	for reg := range o.Mirrors {
 		regs = append(regs, reg)
@@ -136,145 +120,7 @@ func newClient(o Options) (*client, error) {
 		return nil, err
 	}
 	c.puller = p
-	c.keychain = kc
-	c.rt = baseTransport(o)
 	return c, nil
-}
-
-// Retries as remote.Puller does them by default: 3 tries, 1s then 3s
-// apart, on temporary network errors and these statuses.
-var (
-	defaultRetry       = remote.Backoff{Duration: time.Second, Factor: 3, Jitter: 0.1, Steps: 3}
-	retryStatusCodes   = []int{http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout, 499, 522}
-	errRedirectPrivate = errors.New("redirect to a private or link-local address refused")
-)
-
-// baseTransport wraps o's transport the way remote.NewPuller does: with
-// retries and kit's user agent, unless it is a transport.Wrapper (which
-// asks for no wrapping).
-func baseTransport(o Options) http.RoundTripper {
-	t := o.Transport
-	if t == nil {
-		t = remote.DefaultTransport
-	}
-	if _, ok := t.(*transport.Wrapper); ok {
-		return t
-	}
-	backoff := defaultRetry
-	if o.Retry != nil {
-		backoff = *o.Retry
-	}
-	t = transport.NewRetry(t, transport.WithRetryBackoff(backoff), transport.WithRetryPredicate(retryable), transport.WithRetryStatusCodes(retryStatusCodes...))
-	return transport.NewUserAgent(t, "kit")
-}
-
-// retryable reports whether a request that failed with err is worth
-// another try: a temporary error or a connection that broke.
-func retryable(err error) bool {
-	if err == nil || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	if t, ok := err.(interface{ Temporary() bool }); ok && t.Temporary() {
-		return true
-	}
-	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed)
-}
-
-// checkRedirect refuses a redirect from one host to a private, loopback
-// or link-local IP address (a cloud metadata service, say), as
-// go-containerregistry does.
-func checkRedirect(req *http.Request, via []*http.Request) error {
-	if len(via) >= 10 {
-		return errors.New("stopped after 10 redirects")
-	}
-	from, to := via[0].URL.Hostname(), req.URL.Hostname()
-	if to == from {
-		return nil
-	}
-	to, _, _ = strings.Cut(to, "%")
-	if a, err := netip.ParseAddr(to); err == nil {
-		a = a.Unmap()
-		if a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsUnspecified() {
-			return fmt.Errorf("%w: %s to %s", errRedirectPrivate, from, to)
-		}
-	}
-	return nil
-}
-
-// repoTransport is the authenticated transport of one repository, set up
-// (pinged, logged in) on first use.
-type repoTransport struct {
-	once sync.Once
-	rt   http.RoundTripper
-	err  error
-}
-
-// transport returns the authenticated transport for ep, as remote.Puller
-// sets it up: credentials from the keychain, the scheme found by pinging
-// the registry, a bearer token for pulling from ep.
-func (c *client) transport(ctx context.Context, ep name.Repository) (http.RoundTripper, error) {
-	key := ep.Scheme() + "://" + ep.Name()
-	c.mu.Lock()
-	rt := c.blobRTs[key]
-	if rt == nil {
-		rt = &repoTransport{}
-		c.blobRTs[key] = rt
-	}
-	c.mu.Unlock()
-	rt.once.Do(func() {
-		auth, err := authn.Resolve(ctx, c.keychain, ep)
-		if err != nil {
-			rt.err = err
-			return
-		}
-		rt.rt, rt.err = transport.NewWithContext(ctx, ep.Registry, auth, c.rt, []string{ep.Scope(transport.PullScope)})
-	})
-	if rt.err != nil {
-		c.mu.Lock()
-		if c.blobRTs[key] == rt {
-			delete(c.blobRTs, key) // try again next time
-		}
-		c.mu.Unlock()
-		return nil, rt.err
-	}
-	return rt.rt, nil
-}
-
-// rawBlob GETs the blob d of ep and returns its body, unverified: the
-// caller verifies it (the store does, on Commit).
-func (c *client) rawBlob(ctx context.Context, ep name.Repository, d graph.Digest) (io.ReadCloser, error) {
-	rt, err := c.transport(ctx, ep)
-	if err != nil {
-		return nil, err
-	}
-	u := url.URL{Scheme: ep.Scheme(), Host: ep.RegistryStr(), Path: "/v2/" + ep.RepositoryStr() + "/blobs/" + string(d)}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := (&http.Client{Transport: rt, CheckRedirect: checkRedirect}).Do(req)
-	if err != nil {
-		return nil, redact(err)
-	}
-	if err := transport.CheckError(resp, http.StatusOK); err != nil {
-		resp.Body.Close()
-		return nil, err
-	}
-	return resp.Body, nil
-}
-
-// redact drops the query of the URL in err: a redirect to a blob store
-// often carries a signature there.
-func redact(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		if u, perr := url.Parse(ue.URL); perr == nil && u.RawQuery != "" {
-			u.RawQuery = "REDACTED"
-			ue.URL = u.String()
-		}
-	}
-	return err
 }
 
 // endpoints returns where to look for repo: its mirror, if any, then repo
@@ -360,15 +206,13 @@ func (c *client) manifest(ctx context.Context, ref name.Reference, subject strin
 }
 
 // blob streams the blob d (of size bytes) of repo into the writer open
-// returns. With verified, go-containerregistry checks the digest as it
-// reads, and a mismatch gives an error wrapping ErrDigestMismatch; without,
-// the bytes are not hashed here at all and the caller must verify them
-// (the store does, on Commit: hashing them here too would be a second
-// pass over every layer). Either way a wrong size wraps ErrDigestMismatch,
-// and the caller must discard what was written after an error. reset is
-// called before each new attempt (a mirror's failure falls back to the
-// registry).
-func (c *client) blob(ctx context.Context, repo name.Repository, d graph.Digest, size int64, verified bool, subject string, open func() (io.Writer, error), reset func()) error {
+// returns. On a mismatch of size or digest it returns an error wrapping
+// ErrDigestMismatch, and the caller must discard what was written. The
+// digest is checked by go-containerregistry as it reads (hashing it again
+// here would cost a third pass over every layer: the store hashes it too,
+// and verifies it on Commit). reset is called before each new attempt (a
+// mirror's failure falls back to the registry).
+func (c *client) blob(ctx context.Context, repo name.Repository, d graph.Digest, size int64, subject string, open func() (io.Writer, error), reset func()) error {
 	if size < 0 {
 		return fmt.Errorf("%s: blob %s has a negative size", subject, d)
 	}
@@ -378,20 +222,13 @@ func (c *client) blob(ctx context.Context, repo name.Repository, d graph.Digest,
 			reset()
 		}
 		first = false
-		var rc io.ReadCloser
-		if verified {
-			l, err := c.puller.Layer(ctx, ep.Digest(string(d)))
-			if err != nil {
-				return err
-			}
-			if rc, err = l.Compressed(); err != nil {
-				return err
-			}
-		} else {
-			var err error
-			if rc, err = c.rawBlob(ctx, ep, d); err != nil {
-				return err
-			}
+		l, err := c.puller.Layer(ctx, ep.Digest(string(d)))
+		if err != nil {
+			return err
+		}
+		rc, err := l.Compressed()
+		if err != nil {
+			return err
 		}
 		defer rc.Close()
 		w, err := open()
@@ -404,9 +241,6 @@ func (c *client) blob(ctx context.Context, repo name.Repository, d graph.Digest,
 		}
 		if isVerifyError(err) {
 			return fmt.Errorf("%w: registry %s served %d bytes that are not %s (%v)", ErrDigestMismatch, ep.RegistryStr(), n, d, err)
-		}
-		if err == nil && n < size {
-			return fmt.Errorf("%w: registry %s served %d of the %d bytes of %s", ErrDigestMismatch, ep.RegistryStr(), n, size, d)
 		}
 		return err
 	})
@@ -424,7 +258,7 @@ func (c *client) readBlob(ctx context.Context, repo name.Repository, d graph.Dig
 		return nil, fmt.Errorf("%s: blob %s is %d bytes, more than the %d allowed", subject, d, size, max)
 	}
 	var buf bytes.Buffer
-	err := c.blob(ctx, repo, d, size, true, subject,
+	err := c.blob(ctx, repo, d, size, subject,
 		func() (io.Writer, error) { return &buf, nil },
 		func() { buf.Reset() })
 	if err != nil {

@@ -527,37 +527,6 @@ func TestDigestMismatch(t *testing.T) {
 		if store.Has(graph.Digest(layer.String())) || store.tmpFiles() != 0 {
 			t.Errorf("corrupted layer stored (%d temp files)", store.tmpFiles())
 		}
-		// Once into the store, which refuses it, once more through the
-		// verifying reader that tells why.
-		if n := reg.Count(http.MethodGet, "/blobs/"+layer.String()); n != 2 {
-			t.Errorf("corrupted layer fetched %d times, want 2", n)
-		}
-	})
-
-	t.Run("layer corrupted by the mirror only", func(t *testing.T) {
-		origin := registry.Start(t)
-		origin.Push(t, "kit/app:1", img)
-		mirror := registry.Start(t, registry.WithCorruptBlob(layer))
-		mirror.Push(t, "kit/app:1", img)
-		opts := testOptions()
-		opts.Mirrors = map[string]string{origin.Host(): mirror.URL()}
-		store := newDirStore(t.TempDir())
-		r := NewResolver(store, nil, opts)
-		res, err := r.Resolve(ctx, origin.Ref("kit/app:1"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		op, _ := r.Op(res)
-		if _, err := op.Exec(ctx, store, nil); err != nil {
-			t.Fatalf("a good origin behind a corrupting mirror: %v", err)
-		}
-		b, err := os.ReadFile(store.path(graph.Digest(layer.String())))
-		if err != nil || graph.FromBytes(b) != graph.Digest(layer.String()) {
-			t.Errorf("stored layer: %v", err)
-		}
-		if n := origin.Count(http.MethodGet, "/blobs/"+layer.String()); n != 1 {
-			t.Errorf("layer fetched %d times from the origin, want 1", n)
-		}
 	})
 
 	t.Run("config", func(t *testing.T) {
@@ -630,19 +599,9 @@ func TestRegistryErrors(t *testing.T) {
 			}
 			opts := testOptions()
 			opts.Keychain = tc.kc
-			store := newDirStore(t.TempDir())
-			r := NewResolver(store, nil, opts)
-			res, err := r.Resolve(ctx, reg.Ref(ref))
+			_, err := NewResolver(newDirStore(t.TempDir()), nil, opts).Resolve(ctx, reg.Ref(ref))
 			if tc.want == nil && len(tc.words) == 0 {
 				if err != nil {
-					t.Fatal(err)
-				}
-				// The layers too come with the credentials.
-				op, err := r.Op(res)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := op.Exec(ctx, store, nil); err != nil {
 					t.Fatal(err)
 				}
 				return
@@ -878,29 +837,6 @@ func BenchmarkFetchOp(b *testing.B) {
 		op, _ := r.Op(res)
 		if _, err := op.Exec(ctx, store, nil); err != nil {
 			b.Fatal(err)
-		}
-	}
-}
-
-func TestCheckRedirect(t *testing.T) {
-	for _, tc := range []struct {
-		from, to string
-		ok       bool
-	}{
-		{"https://registry.example/v2/a/blobs/x", "https://cdn.example/blob?sig=1", true},
-		{"https://registry.example/v2/a/blobs/x", "https://203.0.113.7/blob", true},
-		{"http://127.0.0.1:5000/v2/a/blobs/x", "http://127.0.0.1:5000/other", true},
-		{"https://registry.example/v2/a/blobs/x", "http://169.254.169.254/latest/meta-data", false},
-		{"https://registry.example/v2/a/blobs/x", "http://10.0.0.1/blob", false},
-		{"https://registry.example/v2/a/blobs/x", "http://127.0.0.1/blob", false},
-		{"https://registry.example/v2/a/blobs/x", "http://[::ffff:192.168.1.1]/blob", false},
-		{"https://registry.example/v2/a/blobs/x", "http://[fe80::1%25eth0]/blob", false},
-	} {
-		from, _ := http.NewRequest(http.MethodGet, tc.from, nil)
-		to, _ := http.NewRequest(http.MethodGet, tc.to, nil)
-		err := checkRedirect(to, []*http.Request{from})
-		if (err == nil) != tc.ok {
-			t.Errorf("redirect %s -> %s: %v, want ok=%v", tc.from, tc.to, err, tc.ok)
 		}
 	}
 }

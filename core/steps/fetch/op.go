@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -160,30 +159,9 @@ func (o *Op) manifestBlob(ctx context.Context, x graph.Exec, subject string) ([]
 	return raw, out, nil
 }
 
-// download streams one blob into the store, where Commit verifies it: the
-// only pass that hashes it. When the store refuses it (a digest mismatch,
-// most likely), it is fetched once more through go-containerregistry's
-// verifying reader, whose error names the registry that serves wrong bytes
-// (or which stores it, if the first copy was damaged on the way). On any
-// failure nothing is committed.
+// download streams one blob into the store. On any failure, including a
+// digest mismatch, nothing is committed.
 func (o *Op) download(ctx context.Context, x graph.Exec, out graph.Output, subject string, progress func(int64)) (graph.Output, error) {
-	got, err := o.downloadOnce(ctx, x, out, false, subject, progress)
-	var ce *commitError
-	if err != nil && errors.As(err, &ce) && ctx.Err() == nil {
-		return o.downloadOnce(ctx, x, out, true, subject, progress)
-	}
-	return got, err
-}
-
-// commitError is the store's refusal of a downloaded blob.
-type commitError struct{ err error }
-
-func (e *commitError) Error() string { return e.err.Error() }
-func (e *commitError) Unwrap() error { return e.err }
-
-// downloadOnce streams one blob into the store and commits it (see
-// client.blob for verified).
-func (o *Op) downloadOnce(ctx context.Context, x graph.Exec, out graph.Output, verified bool, subject string, progress func(int64)) (graph.Output, error) {
 	var w graph.BlobWriter
 	var written int64
 	discard := func() {
@@ -194,7 +172,7 @@ func (o *Op) downloadOnce(ctx context.Context, x graph.Exec, out graph.Output, v
 		progress(-written)
 		written = 0
 	}
-	err := o.client.blob(ctx, o.repo, out.Digest, out.Size, verified, subject,
+	err := o.client.blob(ctx, o.repo, out.Digest, out.Size, subject,
 		func() (io.Writer, error) {
 			bw, err := x.Create(ctx)
 			if err != nil {
@@ -212,12 +190,11 @@ func (o *Op) downloadOnce(ctx context.Context, x graph.Exec, out graph.Output, v
 		discard()
 		return out, err
 	}
+	defer w.Close()
 	got, err := w.Commit(out.Name, out.MediaType, out.Digest)
 	if err != nil {
-		discard()
-		return out, fmt.Errorf("%s: %w", subject, &commitError{err})
+		return out, fmt.Errorf("%s: %w", subject, err)
 	}
-	w.Close()
 	return got, nil
 }
 
