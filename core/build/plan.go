@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/kitbuild/kit/core/format"
+	"github.com/kitbuild/kit/core/format/initrd"
 	"github.com/kitbuild/kit/core/graph"
 	"github.com/kitbuild/kit/core/plugin"
 	"github.com/kitbuild/kit/core/spec"
@@ -36,6 +37,7 @@ type planner struct {
 	fetches  map[graph.Digest]*graph.Vertex
 	unpacks  map[unpackID]*graph.Vertex
 	formatVs map[string]*graph.Vertex
+	packVs   map[packID]*graph.Vertex
 	// where maps node names to the spec location that caused them.
 	where map[string]spec.Pos
 }
@@ -96,6 +98,7 @@ func (p *planner) plan(set *formatSet, formats []string) ([]*graph.Vertex, error
 	p.fetches = map[graph.Digest]*graph.Vertex{}
 	p.unpacks = map[unpackID]*graph.Vertex{}
 	p.formatVs = map[string]*graph.Vertex{}
+	p.packVs = map[packID]*graph.Vertex{}
 	p.where = map[string]spec.Pos{}
 	sys, src := p.sys, p.sys.Sources
 
@@ -257,6 +260,8 @@ type formatNode struct {
 	// images maps each image the format declares to the reference used.
 	images map[string]string
 	order  []string // image names, in declared order
+	// opts made op; formats that take packs get their op per system.
+	opts format.Options
 }
 
 // formatSet is every format a build runs, by name, with the plugin host
@@ -418,7 +423,8 @@ func resolveFormats(ctx context.Context, o *Options, arch string, newHost func()
 				needs = append(needs, plugin.ImageNeedPrefix+im.Name)
 			}
 		}
-		op, err := format.NewOpOf(n.f, format.Options{SourceDateEpoch: o.SourceDateEpoch, Config: cfg, Arch: arch}, needs...)
+		n.opts = format.Options{SourceDateEpoch: o.SourceDateEpoch, Config: cfg, Arch: arch}
+		op, err := format.NewOpOf(n.f, n.opts, needs...)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
@@ -494,9 +500,61 @@ func (p *planner) formatVertex(set *formatSet, name string, av *graph.Vertex) (*
 		}
 		inputs = append(inputs, v)
 	}
-	v := p.vertex(p.prefix+"format "+name, spec.Pos{}, n.op, inputs...)
+	op := n.op
+	if n.pf == nil && initrd.UsesPacks(n.f) {
+		// The initramfs formats take the packs of the root filesystem's
+		// tar parts, made as soon as each part is.
+		packs := p.packs(av)
+		needs := slices.Clone(n.needs)
+		for i, pv := range packs {
+			needs = append(needs, fmt.Sprintf("%s%d", initrd.PackNeedPrefix, i))
+			inputs = append(inputs, pv)
+		}
+		var err error
+		if op, err = format.NewOpOf(n.f, n.opts, needs...); err != nil {
+			return nil, fmt.Errorf("format %s: %w", name, err)
+		}
+	}
+	v := p.vertex(p.prefix+"format "+name, spec.Pos{}, op, inputs...)
 	p.formatVs[name] = v
 	return v, nil
+}
+
+// packs returns the (shared) pack vertices of the tar parts of the
+// assemble vertex av, in part order.
+func (p *planner) packs(av *graph.Vertex) []*graph.Vertex {
+	aop, ok := av.Op.(assemble.Op)
+	if !ok {
+		return nil
+	}
+	var out []*graph.Vertex
+	seen := map[packID]bool{}
+	for _, part := range aop.Parts {
+		if part.Output == "" || part.As != "" || part.Input < 0 || part.Input >= len(av.Inputs) {
+			continue // not a tar part
+		}
+		id := packID{av.Inputs[part.Input], part.Output}
+		if k := id.v.Op.Kind(); seen[id] || (k != unpack.Kind && k != kernel.Kind) {
+			// Packs pay off for images, which systems share, not for a
+			// system's own files.
+			continue
+		}
+		seen[id] = true
+		v, ok := p.packVs[id]
+		if !ok {
+			v = p.vertex("pack "+strings.TrimPrefix(id.v.Name, "unpack "), p.where[id.v.Name], initrd.PackOp{Output: part.Output}, id.v)
+			p.packVs[id] = v
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// packID identifies a pack vertex: the vertex making the tar, and the
+// output.
+type packID struct {
+	v      *graph.Vertex
+	output string
 }
 
 // imageMode is how the images a format declares (bootloaders, firmware)

@@ -1,22 +1,27 @@
 package initramfs
 
 import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
 	"io"
-	"runtime"
-	"time"
-
-	"github.com/klauspost/pgzip"
 )
 
 // Gzip parameters. The compressed bytes depend on them (and on the
-// klauspost/compress version) but not on the number of CPUs: pgzip cuts the
-// stream into blocks of a fixed size and compresses each with the previous
-// block's tail as dictionary. Formats that use NewGzipWriter must change
-// their version when any of these change.
+// klauspost/compress version) but not on the number of CPUs: the stream is
+// cut into blocks at places that depend only on the data (see deflate.go),
+// each compressed with the previous block's tail as dictionary. Formats
+// that use the gzip writers must change their version when any of these
+// change.
 const (
 	GzipLevel     = 6
 	GzipBlockSize = 1 << 20
 )
+
+// gzipHeader is the header of every member: no name, comment or extra
+// field, mtime 0, no extra flags, OS unknown.
+var gzipHeader = []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255}
 
 // NewGzipWriter returns a writer that compresses into w as one gzip member
 // with a header free of name and time, using every CPU. Close flushes it
@@ -24,28 +29,99 @@ const (
 // (the kernel skips zero padding between the archives of an initramfs).
 // Close does not close w.
 func NewGzipWriter(w io.Writer) (io.WriteCloser, error) {
-	cw := &countWriter{w: w}
-	gz, err := pgzip.NewWriterLevel(cw, GzipLevel)
-	if err != nil {
-		return nil, err
-	}
-	if err := gz.SetConcurrency(GzipBlockSize, 2*runtime.GOMAXPROCS(0)); err != nil {
-		return nil, err
-	}
-	gz.ModTime = time.Unix(0, 0)
-	gz.OS = 255 // unknown
-	return &gzipWriter{gz: gz, cw: cw}, nil
+	return newGzip(context.Background(), w, nil), nil
 }
 
+// gzipWriter writes one gzip member whose deflate stream is made of runs
+// and chunks (see deflate.go).
 type gzipWriter struct {
-	gz *pgzip.Writer
-	cw *countWriter
+	cw     *countWriter
+	p      *pipeline
+	r      run
+	chunks Chunks
+	crc    uint32
+	size   int64
+	drop   int64 // bytes of a chunk's file still to come through Write, already accounted for
+	closed bool
 }
 
-func (g *gzipWriter) Write(p []byte) (int, error) { return g.gz.Write(p) }
+func newGzip(ctx context.Context, w io.Writer, chunks Chunks) *gzipWriter {
+	cw := &countWriter{w: w}
+	g := &gzipWriter{cw: cw, p: newPipeline(ctx, cw), chunks: chunks}
+	g.r.p = g.p
+	// The pipeline starts empty: queueing cannot fail.
+	_ = g.p.raw(bytesReader(gzipHeader))
+	return g
+}
+
+func (g *gzipWriter) Write(b []byte) (int, error) {
+	if g.closed {
+		return 0, fmt.Errorf("initramfs: gzip write after close")
+	}
+	n := len(b)
+	if g.drop > 0 {
+		k := int(min(g.drop, int64(len(b))))
+		g.drop -= int64(k)
+		b = b[k:]
+	}
+	if len(b) == 0 {
+		return n, nil
+	}
+	g.crc = crc32.Update(g.crc, crc32.IEEETable, b)
+	g.size += int64(len(b))
+	if _, err := g.r.Write(b); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// chunk ends the current run and adds the data of a file with key k, the
+// size bytes of src at off, as a chunk: copied from g.chunks when it has
+// it, else compressed now. The next k.Size bytes written are that data
+// and are dropped.
+func (g *gzipWriter) chunk(k ChunkKey, src io.ReaderAt, off int64) error {
+	if g.drop > 0 {
+		return fmt.Errorf("initramfs: chunk started inside another")
+	}
+	if err := g.r.end(); err != nil {
+		return err
+	}
+	var c io.Reader
+	if g.chunks != nil {
+		c, _ = g.chunks.Chunk(k)
+	}
+	if c != nil {
+		if err := g.p.raw(c); err != nil {
+			return err
+		}
+	} else if err := g.p.chunkData(src, off, k.Size); err != nil {
+		return err
+	}
+	g.crc = crc32Combine(g.crc, k.CRC32, k.Size)
+	g.size += k.Size
+	g.drop = k.Size
+	return nil
+}
 
 func (g *gzipWriter) Close() error {
-	if err := g.gz.Close(); err != nil {
+	if g.closed {
+		return g.p.close()
+	}
+	g.closed = true
+	err := g.r.end()
+	if err == nil && g.drop > 0 {
+		err = fmt.Errorf("initramfs: %d bytes of a chunk's file missing", g.drop)
+	}
+	if err == nil {
+		trailer := append([]byte(nil), finalBlock...)
+		trailer = binary.LittleEndian.AppendUint32(trailer, g.crc)
+		trailer = binary.LittleEndian.AppendUint32(trailer, uint32(g.size))
+		err = g.p.raw(bytesReader(trailer))
+	}
+	if cerr := g.p.close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return err
 	}
 	if pad := (4 - g.cw.n%4) % 4; pad != 0 {
@@ -53,4 +129,109 @@ func (g *gzipWriter) Close() error {
 		return err
 	}
 	return nil
+}
+
+// chunkFile is the data of a regular file that goes into the initramfs as
+// a chunk: the cpio writer reads it through ReadAt right after writing the
+// file's header, which is when the chunk starts. It reads as zeros, which
+// the gzip writer drops.
+type chunkFile struct {
+	g       *gzipWriter
+	k       ChunkKey
+	src     io.ReaderAt
+	off     int64
+	started bool
+}
+
+func (f *chunkFile) ReadAt(p []byte, off int64) (int, error) {
+	if !f.started {
+		if off != 0 {
+			return 0, fmt.Errorf("initramfs: chunk data read at %d first", off)
+		}
+		f.started = true
+		if err := f.g.chunk(f.k, f.src, f.off); err != nil {
+			return 0, err
+		}
+	}
+	if off >= f.k.Size {
+		return 0, io.EOF
+	}
+	n := int(min(int64(len(p)), f.k.Size-off))
+	clear(p[:n])
+	if off+int64(n) == f.k.Size {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// bytesReader reads b; a named type keeps the pipeline's raw pieces
+// allocation-light.
+func bytesReader(b []byte) io.Reader { return &sliceReader{b: b} }
+
+type sliceReader struct{ b []byte }
+
+func (r *sliceReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	return n, nil
+}
+
+// crc32Combine returns the IEEE CRC-32 of A followed by B from crcA, the
+// CRC of A, crcB, the CRC of B, and the length of B, without B's bytes:
+// the gzip trailer's CRC over chunks that are copied, not read. It is
+// zlib's crc32_combine (Mark Adler's method): appending lenB zero bits to A
+// is multiplying its CRC by a matrix over GF(2), raised to lenB by
+// repeated squaring. Go's hash/crc32 has no such function.
+func crc32Combine(crcA, crcB uint32, lenB int64) uint32 {
+	if lenB <= 0 {
+		return crcA
+	}
+	var even, odd [32]uint32
+	odd[0] = 0xedb88320 // the reflected IEEE polynomial: one zero bit
+	row := uint32(1)
+	for n := 1; n < 32; n++ {
+		odd[n] = row
+		row <<= 1
+	}
+	gf2Square(&even, &odd) // two zero bits
+	gf2Square(&odd, &even) // four zero bits
+	for {
+		// Each round applies one more bit of lenB, in bytes (8 bits).
+		gf2Square(&even, &odd)
+		if lenB&1 != 0 {
+			crcA = gf2Times(&even, crcA)
+		}
+		lenB >>= 1
+		if lenB == 0 {
+			break
+		}
+		gf2Square(&odd, &even)
+		if lenB&1 != 0 {
+			crcA = gf2Times(&odd, crcA)
+		}
+		lenB >>= 1
+		if lenB == 0 {
+			break
+		}
+	}
+	return crcA ^ crcB
+}
+
+func gf2Times(mat *[32]uint32, vec uint32) uint32 {
+	var sum uint32
+	for i := 0; vec != 0; i, vec = i+1, vec>>1 {
+		if vec&1 != 0 {
+			sum ^= mat[i]
+		}
+	}
+	return sum
+}
+
+func gf2Square(square, mat *[32]uint32) {
+	for n := range 32 {
+		square[n] = gf2Times(mat, mat[n])
+	}
 }

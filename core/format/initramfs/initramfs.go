@@ -48,6 +48,7 @@ type Stats struct {
 type Option func(*config)
 
 type config struct {
+	gz       *gzipWriter // set by WriteGzip: large files become chunks
 	skip     func(name string) bool
 	epoch    int64
 	clamp    bool
@@ -103,6 +104,30 @@ func Write(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, opts .
 		return Stats{}, err
 	}
 	return write(ctx, w, src, size, &c, p)
+}
+
+// WriteGzip writes the archive Write writes, gzip-compressed (one member,
+// see NewGzipWriter, padded to a multiple of 4 bytes), to w. The data of
+// every regular file of ChunkMin bytes or more is compressed on its own, as
+// a chunk; chunks, when not nil, supplies chunks compressed earlier (by
+// BuildPack) for the files it knows, which are then copied instead of
+// compressed. The bytes written are the same with or without chunks.
+func WriteGzip(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, chunks Chunks, opts ...Option) (Stats, error) {
+	c := config{skip: func(string) bool { return false }}
+	for _, o := range opts {
+		o(&c)
+	}
+	p, err := scan(ctx, src, size, &c)
+	if err != nil {
+		return Stats{}, err
+	}
+	c.gz = newGzip(ctx, w, chunks)
+	st, err := write(ctx, c.gz, src, size, &c, p)
+	// Close even after a failure: it stops the compressor's goroutines.
+	if cerr := c.gz.Close(); err == nil {
+		err = cerr
+	}
+	return st, err
 }
 
 // plan is what the first pass learns.
@@ -286,7 +311,7 @@ func write(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, c *con
 				return st, fmt.Errorf("tar member %q: hard link to directory %q", h.Name, root)
 			case g.e.Header.Typeflag == tar.TypeSymlink:
 				ino++
-				rec = record(ctx, src, g.e, h.Name, ino, 1, c)
+				rec, err = record(ctx, src, g.e, h.Name, ino, 1, c)
 			case g.written:
 				info := g.info
 				info.Name = h.Name
@@ -294,7 +319,7 @@ func write(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, c *con
 				st.HardLinks++
 			default:
 				ino++
-				rec = record(ctx, src, g.e, h.Name, ino, p.nlink[root], c)
+				rec, err = record(ctx, src, g.e, h.Name, ino, p.nlink[root], c)
 				g.info, g.written = rec.Info, true
 			}
 		} else {
@@ -303,10 +328,13 @@ func write(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, c *con
 			if isRoot {
 				nlink = p.nlink[h.Name]
 			}
-			rec = record(ctx, src, e, h.Name, ino, nlink, c)
+			rec, err = record(ctx, src, e, h.Name, ino, nlink, c)
 			if isRoot {
 				groups[h.Name] = &group{e: e, written: true, info: rec.Info}
 			}
+		}
+		if err != nil {
+			return st, fmt.Errorf("tar member %q: %w", h.Name, err)
 		}
 		for k := range h.PAXRecords {
 			if strings.HasPrefix(k, "SCHILY.xattr.") {
@@ -341,7 +369,7 @@ func write(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, c *con
 }
 
 // record builds the newc record for the tar member e, written under name.
-func record(ctx context.Context, src io.ReaderAt, e tarscan.Entry, name string, ino uint64, nlink uint32, c *config) cpio.Record {
+func record(ctx context.Context, src io.ReaderAt, e tarscan.Entry, name string, ino uint64, nlink uint32, c *config) (cpio.Record, error) {
 	h := e.Header
 	mtime := h.ModTime.Unix()
 	if c.clamp && mtime > c.epoch {
@@ -363,6 +391,13 @@ func record(ctx context.Context, src io.ReaderAt, e tarscan.Entry, name string, 
 		info.Mode |= cpio.S_IFREG
 		info.FileSize = uint64(h.Size)
 		data = io.NewSectionReader(ctxio.ReaderAt(ctx, src), e.Data, h.Size)
+		if c.gz != nil && h.Size >= ChunkMin {
+			k, err := keyOf(ctx, src, e.Data, h.Size)
+			if err != nil {
+				return cpio.Record{}, err
+			}
+			data = &chunkFile{g: c.gz, k: k, src: src, off: e.Data}
+		}
 	case tar.TypeDir:
 		info.Mode |= cpio.S_IFDIR
 		info.NLink = 2
@@ -380,7 +415,7 @@ func record(ctx context.Context, src io.ReaderAt, e tarscan.Entry, name string, 
 	case tar.TypeFifo:
 		info.Mode |= cpio.S_IFIFO
 	}
-	return cpio.Record{Info: info, ReaderAt: data}
+	return cpio.Record{Info: info, ReaderAt: data}, nil
 }
 
 type countWriter struct {

@@ -21,7 +21,7 @@ func init() {
 
 // version is shared by both formats: bump it when the initramfs bytes
 // change (initramfs conversion, gzip parameters, klauspost/compress).
-const version = "1"
+const version = "2"
 
 // maxCmdline bounds the command line read into memory.
 const maxCmdline = 1 << 20
@@ -194,18 +194,15 @@ func writeInitramfs(ctx context.Context, x graph.Exec, w io.Writer, in format.In
 		return fmt.Errorf("rootfs %s: %w", in.Rootfs.Digest, err)
 	}
 	defer f.Close()
-	gz, err := initramfs.NewGzipWriter(w)
+	packs, closePacks, err := packSet(ctx, x, in)
 	if err != nil {
 		return err
 	}
-	st, err := initramfs.Write(ctx, gz, f, in.Rootfs.Size,
+	defer closePacks()
+	st, err := initramfs.WriteGzip(ctx, w, f, in.Rootfs.Size, packs,
 		initramfs.WithSkip(initramfs.SkipBoot),
 		initramfs.WithSourceDateEpoch(opts.SourceDateEpoch),
 		initramfs.WithProgress(x.Progress))
-	// Close even after a failure: it stops the compressor's goroutines.
-	if cerr := gz.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
 		return fmt.Errorf("rootfs %s: %w", in.Rootfs.Digest.Short(), err)
 	}

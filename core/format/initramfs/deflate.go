@@ -1,0 +1,272 @@
+package initramfs
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+
+	"github.com/klauspost/compress/flate"
+)
+
+// The deflate stream of an initrd is a sequence of independently made
+// pieces, each a run of non-final deflate blocks ending on a byte boundary
+// (a sync flush), whose back-references never reach before the piece's
+// own dictionary. Such pieces concatenate into one valid stream, so the
+// pieces of large files (chunks) can be compressed once, kept in the cache
+// (see BuildPack), and copied into every initrd holding the same file.
+//
+// A block is at most GzipBlockSize bytes of input compressed at GzipLevel
+// with the previous dictSize bytes of the same sequence as dictionary:
+// the sequence is either one chunk file's data, or a run of everything
+// between two chunk files (cpio headers, small files, padding). Where the
+// blocks fall depends only on the data, never on the number of CPUs.
+const dictSize = 32 << 10
+
+// flateWriters are reused: a level 6 writer is about 1 MiB of tables.
+var flateWriters = sync.Pool{New: func() any {
+	w, err := flate.NewWriter(io.Discard, GzipLevel)
+	if err != nil {
+		panic(err) // GzipLevel is a valid level
+	}
+	return w
+}}
+
+// deflateBlock compresses in with dict as the preset dictionary into a
+// sync-flushed, non-final piece appended to out.
+func deflateBlock(out *bytes.Buffer, dict, in []byte) error {
+	w := flateWriters.Get().(*flate.Writer)
+	defer flateWriters.Put(w)
+	w.ResetDict(out, dict)
+	if _, err := w.Write(in); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// finalBlock is an empty final deflate block (fixed Huffman codes, just
+// the end-of-block code): it ends a stream of sync-flushed pieces.
+var finalBlock = []byte{0x03, 0x00}
+
+// piece is one unit of ordered output: a block to compress, or bytes to
+// copy as they are.
+type piece struct {
+	dict, in []byte       // a block: compressed by a worker
+	read     func() error // a read of the block's input, run by the worker first
+	raw      io.Reader    // copied by the writer as is
+	pooled   bool         // in came from bufs
+	out      bytes.Buffer
+	err      error
+	done     chan struct{}
+}
+
+// pipeline compresses blocks on every CPU and writes the results, and raw
+// pieces, to w in the order they were queued. Memory is bounded: at most
+// 2×GOMAXPROCS pieces are in flight.
+type pipeline struct {
+	ctx    context.Context
+	w      io.Writer
+	work   chan *piece
+	order  chan *piece
+	wg     sync.WaitGroup
+	done   chan struct{}
+	mu     sync.Mutex
+	err    error
+	n      int64 // bytes written to w
+	closed bool
+}
+
+func newPipeline(ctx context.Context, w io.Writer) *pipeline {
+	n := runtime.GOMAXPROCS(0)
+	p := &pipeline{ctx: ctx, w: w, work: make(chan *piece, 2*n), order: make(chan *piece, 2*n), done: make(chan struct{})}
+	p.wg.Add(n)
+	for range n {
+		go p.worker()
+	}
+	go p.writer()
+	return p
+}
+
+// bufs holds the input buffers of run blocks.
+var bufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, GzipBlockSize)
+	return &b
+}}
+
+func (p *pipeline) worker() {
+	defer p.wg.Done()
+	for pc := range p.work {
+		if p.failed() == nil {
+			if pc.read != nil {
+				pc.err = pc.read()
+			}
+			if pc.err == nil {
+				pc.err = deflateBlock(&pc.out, pc.dict, pc.in)
+			}
+		}
+		close(pc.done)
+	}
+}
+
+func (p *pipeline) writer() {
+	defer close(p.done)
+	for pc := range p.order {
+		if pc.raw != nil {
+			if p.failed() == nil {
+				n, err := io.Copy(p.w, pc.raw)
+				p.n += n
+				if err != nil {
+					p.fail(err)
+				}
+			}
+			continue
+		}
+		<-pc.done
+		if pc.err != nil {
+			p.fail(pc.err)
+		}
+		if p.failed() == nil {
+			n, err := p.w.Write(pc.out.Bytes())
+			p.n += int64(n)
+			if err != nil {
+				p.fail(err)
+			}
+		}
+		if pc.pooled {
+			b := pc.in[:0]
+			bufs.Put(&b)
+		}
+	}
+}
+
+func (p *pipeline) fail(err error) {
+	p.mu.Lock()
+	if p.err == nil {
+		p.err = err
+	}
+	p.mu.Unlock()
+}
+
+func (p *pipeline) failed() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err == nil && p.ctx.Err() != nil {
+		p.err = p.ctx.Err()
+	}
+	return p.err
+}
+
+// block queues in (and dict, which must stay unchanged until the block is
+// compressed) for compression; read, when set, fills in first.
+func (p *pipeline) block(dict, in []byte, read func() error, pooled bool) error {
+	if err := p.failed(); err != nil {
+		return err
+	}
+	pc := &piece{dict: dict, in: in, read: read, pooled: pooled, done: make(chan struct{})}
+	select {
+	case p.order <- pc:
+	case <-p.ctx.Done():
+		return p.ctx.Err()
+	}
+	p.work <- pc
+	return nil
+}
+
+// raw queues r to be copied as is.
+func (p *pipeline) raw(r io.Reader) error {
+	if err := p.failed(); err != nil {
+		return err
+	}
+	select {
+	case p.order <- &piece{raw: r}:
+		return nil
+	case <-p.ctx.Done():
+		return p.ctx.Err()
+	}
+}
+
+// close waits for every queued piece and returns the first error.
+func (p *pipeline) close() error {
+	if !p.closed {
+		p.closed = true
+		close(p.work)
+		close(p.order)
+		p.wg.Wait()
+		<-p.done
+	}
+	return p.failed()
+}
+
+// run cuts a sequence of writes into blocks, each compressed with the tail
+// of the previous one as dictionary.
+type run struct {
+	p    *pipeline
+	cur  []byte
+	prev []byte // the previous block of this run, nil at its start
+}
+
+func (r *run) Write(b []byte) (int, error) {
+	n := len(b)
+	for len(b) > 0 {
+		if r.cur == nil {
+			r.cur = *bufs.Get().(*[]byte)
+		}
+		k := min(len(b), GzipBlockSize-len(r.cur))
+		r.cur = append(r.cur, b[:k]...)
+		b = b[k:]
+		if len(r.cur) == GzipBlockSize {
+			if err := r.flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// flush queues the current block, if any.
+func (r *run) flush() error {
+	if len(r.cur) == 0 {
+		return nil
+	}
+	var dict []byte
+	if r.prev != nil {
+		dict = r.prev[len(r.prev)-min(len(r.prev), dictSize):]
+	}
+	// The block is the next one's dictionary: copy the tail, since the
+	// writer recycles the block's buffer once it is written.
+	in := r.cur
+	r.prev = append([]byte(nil), in[len(in)-min(len(in), dictSize):]...)
+	r.cur = nil
+	return r.p.block(dict, in, nil, true)
+}
+
+// end flushes the run; the next write starts a new run.
+func (r *run) end() error {
+	err := r.flush()
+	r.prev = nil
+	return err
+}
+
+// chunkData queues the compression of the size bytes of src at off as one
+// chunk: blocks of GzipBlockSize, each with the previous dictSize bytes of
+// the file as dictionary, read by the workers.
+func (p *pipeline) chunkData(src io.ReaderAt, off, size int64) error {
+	for start := int64(0); start < size; start += GzipBlockSize {
+		dictStart := max(0, start-dictSize)
+		n := min(GzipBlockSize, size-start)
+		buf := make([]byte, start-dictStart+n)
+		pos := off + dictStart
+		read := func() error {
+			if _, err := src.ReadAt(buf, pos); err != nil {
+				return fmt.Errorf("reading file data at %d: %w", pos, err)
+			}
+			return nil
+		}
+		if err := p.block(buf[:start-dictStart], buf[start-dictStart:], read, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
