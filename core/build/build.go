@@ -83,6 +83,13 @@ type Options struct {
 	Warnf func(format string, args ...any)
 	// Transport overrides the HTTP transport used for registries (tests).
 	Transport http.RoundTripper
+	// SharePacks compresses the large files of every image part of a
+	// system once, in an initrd-pack step of its own that the initramfs
+	// formats of every system holding the part then copy from: worth it
+	// when several systems share images (kit graph build sets it). A
+	// single build leaves it off and compresses in the format step, which
+	// writes less; the initramfs bytes are the same either way.
+	SharePacks bool
 }
 
 // Result is what a build produced.
@@ -401,7 +408,7 @@ func (s *Session) Add(ctx context.Context, t Target) (*System, error) {
 		return nil, fmt.Errorf("lock file: %w", err)
 	}
 
-	p := &planner{sys: sys, images: images, resolver: r.resolver, epoch: o.SourceDateEpoch}
+	p := &planner{sys: sys, images: images, resolver: r.resolver, epoch: o.SourceDateEpoch, packs: o.SharePacks}
 	if t.Name != "" {
 		p.prefix = t.Name + ": "
 	}

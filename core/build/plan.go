@@ -30,6 +30,9 @@ type planner struct {
 	images   *imageSet
 	resolver *fetch.Resolver
 	epoch    int64
+	// packs wires initrd-pack steps into the initramfs formats
+	// (Options.SharePacks).
+	packs bool
 	// prefix starts the names of the system's own nodes (runtime, files,
 	// assemble, format) in a session of several systems: "web: ".
 	prefix string
@@ -501,10 +504,10 @@ func (p *planner) formatVertex(set *formatSet, name string, av *graph.Vertex) (*
 		inputs = append(inputs, v)
 	}
 	op := n.op
-	if n.pf == nil && initrd.UsesPacks(n.f) {
+	if p.packs && n.pf == nil && initrd.UsesPacks(n.f) {
 		// The initramfs formats take the packs of the root filesystem's
 		// tar parts, made as soon as each part is.
-		packs := p.packs(av)
+		packs := p.packVertices(av)
 		needs := slices.Clone(n.needs)
 		for i, pv := range packs {
 			needs = append(needs, fmt.Sprintf("%s%d", initrd.PackNeedPrefix, i))
@@ -520,9 +523,9 @@ func (p *planner) formatVertex(set *formatSet, name string, av *graph.Vertex) (*
 	return v, nil
 }
 
-// packs returns the (shared) pack vertices of the tar parts of the
+// packVertices returns the (shared) pack vertices of the tar parts of the
 // assemble vertex av, in part order.
-func (p *planner) packs(av *graph.Vertex) []*graph.Vertex {
+func (p *planner) packVertices(av *graph.Vertex) []*graph.Vertex {
 	aop, ok := av.Op.(assemble.Op)
 	if !ok {
 		return nil

@@ -121,6 +121,8 @@ type planned struct {
 // failures outside any unit.
 func prepare(ctx context.Context, ws *Workspace, sel *Selection, o Options) (*planned, error) {
 	bo := o.Build
+	// Systems that share images share the compression of their files.
+	bo.SharePacks = len(sel.Systems) > 1
 	s, err := build.NewSession(bo)
 	if err != nil {
 		return nil, err
