@@ -33,7 +33,7 @@ type ChunkKey struct {
 // keyOf computes the key of the size bytes of src at off.
 func keyOf(ctx context.Context, src io.ReaderAt, off, size int64) (ChunkKey, error) {
 	k := ChunkKey{Size: size}
-	buf := make([]byte, 256<<10)
+	buf := make([]byte, 64<<10)
 	r := io.NewSectionReader(ctxio.ReaderAt(ctx, src), off, size)
 	for {
 		n, err := r.Read(buf)

@@ -34,9 +34,22 @@ var flateWriters = sync.Pool{New: func() any {
 	return w
 }}
 
+// storeMax is the size under which a block is stored, not compressed:
+// the cpio header between two chunks is a block of a couple of hundred
+// bytes, where building Huffman tables costs far more than it saves.
+const storeMax = 4 << 10
+
 // deflateBlock compresses in with dict as the preset dictionary into a
-// sync-flushed, non-final piece appended to out.
+// sync-flushed, non-final piece appended to out; inputs under storeMax
+// become one stored block.
 func deflateBlock(out *bytes.Buffer, dict, in []byte) error {
+	if len(in) < storeMax {
+		// BFINAL 0, BTYPE 00, padding to the byte; LEN and its complement.
+		n := uint16(len(in))
+		out.Write([]byte{0, byte(n), byte(n >> 8), ^byte(n), ^byte(n >> 8)})
+		out.Write(in)
+		return nil
+	}
 	w := flateWriters.Get().(*flate.Writer)
 	defer flateWriters.Put(w)
 	w.ResetDict(out, dict)
@@ -56,8 +69,8 @@ type piece struct {
 	dict, in []byte       // a block: compressed by a worker
 	read     func() error // a read of the block's input, run by the worker first
 	raw      io.Reader    // copied by the writer as is
-	pooled   bool         // in came from bufs
-	out      bytes.Buffer
+	release  func()       // called once the piece is written
+	out      *bytes.Buffer // from outBufs
 	err      error
 	done     chan struct{}
 }
@@ -89,6 +102,15 @@ func newPipeline(ctx context.Context, w io.Writer) *pipeline {
 	return p
 }
 
+// outBufs holds the output buffers of blocks.
+var outBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// chunkBufs holds the buffers of chunk blocks: a block and its dictionary.
+var chunkBufs = sync.Pool{New: func() any {
+	b := make([]byte, dictSize+GzipBlockSize)
+	return &b
+}}
+
 // bufs holds the input buffers of run blocks.
 var bufs = sync.Pool{New: func() any {
 	b := make([]byte, 0, GzipBlockSize)
@@ -103,7 +125,9 @@ func (p *pipeline) worker() {
 				pc.err = pc.read()
 			}
 			if pc.err == nil {
-				pc.err = deflateBlock(&pc.out, pc.dict, pc.in)
+				pc.out = outBufs.Get().(*bytes.Buffer)
+				pc.out.Grow(len(pc.in) + len(pc.in)/8 + 1024)
+				pc.err = deflateBlock(pc.out, pc.dict, pc.in)
 			}
 		}
 		close(pc.done)
@@ -127,16 +151,19 @@ func (p *pipeline) writer() {
 		if pc.err != nil {
 			p.fail(pc.err)
 		}
-		if p.failed() == nil {
-			n, err := p.w.Write(pc.out.Bytes())
-			p.n += int64(n)
-			if err != nil {
-				p.fail(err)
+		if pc.out != nil {
+			if p.failed() == nil {
+				n, err := p.w.Write(pc.out.Bytes())
+				p.n += int64(n)
+				if err != nil {
+					p.fail(err)
+				}
 			}
+			pc.out.Reset()
+			outBufs.Put(pc.out)
 		}
-		if pc.pooled {
-			b := pc.in[:0]
-			bufs.Put(&b)
+		if pc.release != nil {
+			pc.release()
 		}
 	}
 }
@@ -160,14 +187,20 @@ func (p *pipeline) failed() error {
 
 // block queues in (and dict, which must stay unchanged until the block is
 // compressed) for compression; read, when set, fills in first.
-func (p *pipeline) block(dict, in []byte, read func() error, pooled bool) error {
+func (p *pipeline) block(dict, in []byte, read func() error, release func()) error {
 	if err := p.failed(); err != nil {
+		if release != nil {
+			release()
+		}
 		return err
 	}
-	pc := &piece{dict: dict, in: in, read: read, pooled: pooled, done: make(chan struct{})}
+	pc := &piece{dict: dict, in: in, read: read, release: release, done: make(chan struct{})}
 	select {
 	case p.order <- pc:
 	case <-p.ctx.Done():
+		if release != nil {
+			release()
+		}
 		return p.ctx.Err()
 	}
 	p.work <- pc
@@ -239,7 +272,10 @@ func (r *run) flush() error {
 	in := r.cur
 	r.prev = append([]byte(nil), in[len(in)-min(len(in), dictSize):]...)
 	r.cur = nil
-	return r.p.block(dict, in, nil, true)
+	return r.p.block(dict, in, nil, func() {
+		b := in[:0]
+		bufs.Put(&b)
+	})
 }
 
 // end flushes the run; the next write starts a new run.
@@ -256,7 +292,8 @@ func (p *pipeline) chunkData(src io.ReaderAt, off, size int64) error {
 	for start := int64(0); start < size; start += GzipBlockSize {
 		dictStart := max(0, start-dictSize)
 		n := min(GzipBlockSize, size-start)
-		buf := make([]byte, start-dictStart+n)
+		bp := chunkBufs.Get().(*[]byte)
+		buf := (*bp)[:start-dictStart+n]
 		pos := off + dictStart
 		read := func() error {
 			if _, err := src.ReadAt(buf, pos); err != nil {
@@ -264,7 +301,7 @@ func (p *pipeline) chunkData(src io.ReaderAt, off, size int64) error {
 			}
 			return nil
 		}
-		if err := p.block(buf[:start-dictStart], buf[start-dictStart:], read, false); err != nil {
+		if err := p.block(buf[:start-dictStart], buf[start-dictStart:], read, func() { chunkBufs.Put(bp) }); err != nil {
 			return err
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+
+	"github.com/kitbuild/kit/core/internal/ctxio"
 )
 
 // Gzip parameters. The compressed bytes depend on them (and on the
@@ -42,6 +44,7 @@ type gzipWriter struct {
 	crc    uint32
 	size   int64
 	drop   int64 // bytes of a chunk's file still to come through Write, already accounted for
+	buf    []byte
 	closed bool
 }
 
@@ -75,16 +78,38 @@ func (g *gzipWriter) Write(b []byte) (int, error) {
 	return n, nil
 }
 
-// chunk ends the current run and adds the data of a file with key k, the
-// size bytes of src at off, as a chunk: copied from g.chunks when it has
-// it, else compressed now. The next k.Size bytes written are that data
-// and are dropped.
-func (g *gzipWriter) chunk(k ChunkKey, src io.ReaderAt, off int64) error {
+// chunk ends the current run and adds the size bytes of src at off, a
+// file's data, as a chunk: copied from g.chunks when it has it, else
+// compressed now. The next size bytes written are that data and are
+// dropped.
+func (g *gzipWriter) chunk(ctx context.Context, src io.ReaderAt, off, size int64) error {
 	if g.drop > 0 {
 		return fmt.Errorf("initramfs: chunk started inside another")
 	}
 	if err := g.r.end(); err != nil {
 		return err
+	}
+	// One pass over the data: the trailer's running CRC, and the key when
+	// there are chunks to look up.
+	k := ChunkKey{Size: size}
+	if g.buf == nil {
+		g.buf = make([]byte, 64<<10)
+	}
+	buf := g.buf
+	r := io.NewSectionReader(ctxio.ReaderAt(ctx, src), off, size)
+	for {
+		n, err := r.Read(buf)
+		g.crc = crc32.Update(g.crc, crc32.IEEETable, buf[:n])
+		if g.chunks != nil {
+			k.CRC32 = crc32.Update(k.CRC32, crc32.IEEETable, buf[:n])
+			k.CRC32C = crc32.Update(k.CRC32C, castagnoli, buf[:n])
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
 	}
 	var c io.Reader
 	if g.chunks != nil {
@@ -97,9 +122,8 @@ func (g *gzipWriter) chunk(k ChunkKey, src io.ReaderAt, off int64) error {
 	} else if err := g.p.chunkData(src, off, k.Size); err != nil {
 		return err
 	}
-	g.crc = crc32Combine(g.crc, k.CRC32, k.Size)
-	g.size += k.Size
-	g.drop = k.Size
+	g.size += size
+	g.drop = size
 	return nil
 }
 
@@ -136,11 +160,11 @@ func (g *gzipWriter) Close() error {
 // file's header, which is when the chunk starts. It reads as zeros, which
 // the gzip writer drops.
 type chunkFile struct {
-	g       *gzipWriter
-	k       ChunkKey
-	src     io.ReaderAt
-	off     int64
-	started bool
+	ctx       context.Context
+	g         *gzipWriter
+	src       io.ReaderAt
+	off, size int64
+	started   bool
 }
 
 func (f *chunkFile) ReadAt(p []byte, off int64) (int, error) {
@@ -149,16 +173,16 @@ func (f *chunkFile) ReadAt(p []byte, off int64) (int, error) {
 			return 0, fmt.Errorf("initramfs: chunk data read at %d first", off)
 		}
 		f.started = true
-		if err := f.g.chunk(f.k, f.src, f.off); err != nil {
+		if err := f.g.chunk(f.ctx, f.src, f.off, f.size); err != nil {
 			return 0, err
 		}
 	}
-	if off >= f.k.Size {
+	if off >= f.size {
 		return 0, io.EOF
 	}
-	n := int(min(int64(len(p)), f.k.Size-off))
+	n := int(min(int64(len(p)), f.size-off))
 	clear(p[:n])
-	if off+int64(n) == f.k.Size {
+	if off+int64(n) == f.size {
 		return n, io.EOF
 	}
 	return n, nil
@@ -177,61 +201,4 @@ func (r *sliceReader) Read(p []byte) (int, error) {
 	n := copy(p, r.b)
 	r.b = r.b[n:]
 	return n, nil
-}
-
-// crc32Combine returns the IEEE CRC-32 of A followed by B from crcA, the
-// CRC of A, crcB, the CRC of B, and the length of B, without B's bytes:
-// the gzip trailer's CRC over chunks that are copied, not read. It is
-// zlib's crc32_combine (Mark Adler's method): appending lenB zero bits to A
-// is multiplying its CRC by a matrix over GF(2), raised to lenB by
-// repeated squaring. Go's hash/crc32 has no such function.
-func crc32Combine(crcA, crcB uint32, lenB int64) uint32 {
-	if lenB <= 0 {
-		return crcA
-	}
-	var even, odd [32]uint32
-	odd[0] = 0xedb88320 // the reflected IEEE polynomial: one zero bit
-	row := uint32(1)
-	for n := 1; n < 32; n++ {
-		odd[n] = row
-		row <<= 1
-	}
-	gf2Square(&even, &odd) // two zero bits
-	gf2Square(&odd, &even) // four zero bits
-	for {
-		// Each round applies one more bit of lenB, in bytes (8 bits).
-		gf2Square(&even, &odd)
-		if lenB&1 != 0 {
-			crcA = gf2Times(&even, crcA)
-		}
-		lenB >>= 1
-		if lenB == 0 {
-			break
-		}
-		gf2Square(&odd, &even)
-		if lenB&1 != 0 {
-			crcA = gf2Times(&odd, crcA)
-		}
-		lenB >>= 1
-		if lenB == 0 {
-			break
-		}
-	}
-	return crcA ^ crcB
-}
-
-func gf2Times(mat *[32]uint32, vec uint32) uint32 {
-	var sum uint32
-	for i := 0; vec != 0; i, vec = i+1, vec>>1 {
-		if vec&1 != 0 {
-			sum ^= mat[i]
-		}
-	}
-	return sum
-}
-
-func gf2Square(square, mat *[32]uint32) {
-	for n := range 32 {
-		square[n] = gf2Times(mat, mat[n])
-	}
 }

@@ -311,7 +311,7 @@ func write(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, c *con
 				return st, fmt.Errorf("tar member %q: hard link to directory %q", h.Name, root)
 			case g.e.Header.Typeflag == tar.TypeSymlink:
 				ino++
-				rec, err = record(ctx, src, g.e, h.Name, ino, 1, c)
+				rec = record(ctx, src, g.e, h.Name, ino, 1, c)
 			case g.written:
 				info := g.info
 				info.Name = h.Name
@@ -319,7 +319,7 @@ func write(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, c *con
 				st.HardLinks++
 			default:
 				ino++
-				rec, err = record(ctx, src, g.e, h.Name, ino, p.nlink[root], c)
+				rec = record(ctx, src, g.e, h.Name, ino, p.nlink[root], c)
 				g.info, g.written = rec.Info, true
 			}
 		} else {
@@ -328,13 +328,10 @@ func write(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, c *con
 			if isRoot {
 				nlink = p.nlink[h.Name]
 			}
-			rec, err = record(ctx, src, e, h.Name, ino, nlink, c)
+			rec = record(ctx, src, e, h.Name, ino, nlink, c)
 			if isRoot {
 				groups[h.Name] = &group{e: e, written: true, info: rec.Info}
 			}
-		}
-		if err != nil {
-			return st, fmt.Errorf("tar member %q: %w", h.Name, err)
 		}
 		for k := range h.PAXRecords {
 			if strings.HasPrefix(k, "SCHILY.xattr.") {
@@ -369,7 +366,7 @@ func write(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, c *con
 }
 
 // record builds the newc record for the tar member e, written under name.
-func record(ctx context.Context, src io.ReaderAt, e tarscan.Entry, name string, ino uint64, nlink uint32, c *config) (cpio.Record, error) {
+func record(ctx context.Context, src io.ReaderAt, e tarscan.Entry, name string, ino uint64, nlink uint32, c *config) cpio.Record {
 	h := e.Header
 	mtime := h.ModTime.Unix()
 	if c.clamp && mtime > c.epoch {
@@ -392,11 +389,7 @@ func record(ctx context.Context, src io.ReaderAt, e tarscan.Entry, name string, 
 		info.FileSize = uint64(h.Size)
 		data = io.NewSectionReader(ctxio.ReaderAt(ctx, src), e.Data, h.Size)
 		if c.gz != nil && h.Size >= ChunkMin {
-			k, err := keyOf(ctx, src, e.Data, h.Size)
-			if err != nil {
-				return cpio.Record{}, err
-			}
-			data = &chunkFile{g: c.gz, k: k, src: src, off: e.Data}
+			data = &chunkFile{ctx: ctx, g: c.gz, src: src, off: e.Data, size: h.Size}
 		}
 	case tar.TypeDir:
 		info.Mode |= cpio.S_IFDIR
@@ -415,7 +408,7 @@ func record(ctx context.Context, src io.ReaderAt, e tarscan.Entry, name string, 
 	case tar.TypeFifo:
 		info.Mode |= cpio.S_IFIFO
 	}
-	return cpio.Record{Info: info, ReaderAt: data}, nil
+	return cpio.Record{Info: info, ReaderAt: data}
 }
 
 type countWriter struct {
