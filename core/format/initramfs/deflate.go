@@ -66,10 +66,10 @@ var finalBlock = []byte{0x03, 0x00}
 // piece is one unit of ordered output: a block to compress, or bytes to
 // copy as they are.
 type piece struct {
-	dict, in []byte       // a block: compressed by a worker
-	read     func() error // a read of the block's input, run by the worker first
-	raw      io.Reader    // copied by the writer as is
-	release  func()       // called once the piece is written
+	dict, in []byte        // a block: compressed by a worker
+	read     func() error  // a read of the block's input, run by the worker first
+	raw      io.Reader     // copied by the writer as is
+	release  func()        // called once the piece is written
 	out      *bytes.Buffer // from outBufs
 	err      error
 	done     chan struct{}
