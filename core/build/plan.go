@@ -41,6 +41,7 @@ type planner struct {
 	unpacks  map[unpackID]*graph.Vertex
 	formatVs map[string]*graph.Vertex
 	packVs   map[packID]*graph.Vertex
+	rootfsV  *graph.Vertex
 	// where maps node names to the spec location that caused them.
 	where map[string]spec.Pos
 }
@@ -102,6 +103,7 @@ func (p *planner) plan(set *formatSet, formats []string) ([]*graph.Vertex, error
 	p.unpacks = map[unpackID]*graph.Vertex{}
 	p.formatVs = map[string]*graph.Vertex{}
 	p.packVs = map[packID]*graph.Vertex{}
+	p.rootfsV = nil
 	p.where = map[string]spec.Pos{}
 	sys, src := p.sys, p.sys.Sources
 
@@ -482,7 +484,16 @@ func (p *planner) formatVertex(set *formatSet, name string, av *graph.Vertex) (*
 	if !ok {
 		return nil, fmt.Errorf("format %s: not resolved", name)
 	}
-	inputs := []*graph.Vertex{av}
+	// Formats that cannot read the assemble step's recipe get the tar
+	// written out, once per system.
+	base := av
+	if _, ok := n.f.(format.RecipeReader); !ok || n.pf != nil {
+		if p.rootfsV == nil {
+			p.rootfsV = p.vertex(p.prefix+"rootfs", spec.Pos{}, assemble.MaterializeOp{}, av)
+		}
+		base = p.rootfsV
+	}
+	inputs := []*graph.Vertex{base}
 	for _, need := range n.needs {
 		var v *graph.Vertex
 		var err error

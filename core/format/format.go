@@ -12,6 +12,7 @@ import (
 // Names of the outputs of the assemble step that a format reads.
 const (
 	RootfsOutput  = "rootfs.tar"
+	RecipeOutput  = "rootfs.recipe"
 	KernelOutput  = "kernel"
 	CmdlineOutput = "cmdline"
 	UCodeOutput   = "ucode.cpio"
@@ -28,23 +29,29 @@ const (
 // the assemble step (the planner wires them, see Op.Needs), by the name the
 // format needs each one by; it is nil for formats that need nothing else.
 type Input struct {
-	Rootfs  graph.Output
-	Kernel  graph.Output
-	Cmdline graph.Output
-	UCode   graph.Output
-	Needs   map[string]graph.Result
+	Rootfs graph.Output
+	// RootfsRecipe is the root filesystem as the assemble step describes
+	// it (core/recipe), for formats that implement RecipeReader: they get
+	// it instead of Rootfs.
+	RootfsRecipe graph.Output
+	Kernel       graph.Output
+	Cmdline      graph.Output
+	UCode        graph.Output
+	Needs        map[string]graph.Result
 }
 
 // Has reports whether o is present (has a digest).
 func Has(o graph.Output) bool { return o.Digest != "" }
 
-// InputFrom picks a format's Input out of the result of an assemble step.
-// rootfs.tar is required; kernel, cmdline and ucode.cpio are optional.
+// InputFrom picks a format's Input out of the result of an assemble step
+// (or of the rootfs step that writes its recipe out). rootfs.tar or
+// rootfs.recipe is required; kernel, cmdline and ucode.cpio are optional.
 func InputFrom(r graph.Result) (Input, error) {
 	var in Input
-	var ok bool
-	if in.Rootfs, ok = r.Get(RootfsOutput); !ok {
-		return Input{}, fmt.Errorf("format input %s: no %s output", r.Key.Short(), RootfsOutput)
+	in.Rootfs, _ = r.Get(RootfsOutput)
+	in.RootfsRecipe, _ = r.Get(RecipeOutput)
+	if !Has(in.Rootfs) && !Has(in.RootfsRecipe) {
+		return Input{}, fmt.Errorf("format input %s: no %s or %s output", r.Key.Short(), RootfsOutput, RecipeOutput)
 	}
 	in.Kernel, _ = r.Get(KernelOutput)
 	in.Cmdline, _ = r.Get(CmdlineOutput)
@@ -82,6 +89,14 @@ type Format interface {
 	// its suffix. An output may be a blob that is already in the store (an
 	// input, renamed) instead of a new copy.
 	Write(ctx context.Context, x graph.Exec, in Input, opts Options) ([]graph.Output, error)
+}
+
+// RecipeReader is implemented by formats that read the root filesystem
+// from the assemble step's recipe (Input.RootfsRecipe). The others get the
+// tar written out (Input.Rootfs), by a rootfs step the planner adds.
+type RecipeReader interface {
+	Format
+	ReadsRecipe()
 }
 
 // ConfigValidator is implemented by formats that take a configuration; Op

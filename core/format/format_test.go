@@ -200,7 +200,7 @@ func TestExec(t *testing.T) {
 		{"wrong order", "test-bad", []graph.Result{result}, `format test-bad: output 0 is "-b", declared ".a"`},
 		{"no input", "test-a", nil, "want 1 input (assemble), have 0"},
 		{"zero key", "test-a", []graph.Result{{Outputs: []graph.Output{in.Rootfs}}}, ""},
-		{"missing rootfs", "test-a", []graph.Result{{Key: result.Key}}, "no rootfs.tar output"},
+		{"missing rootfs", "test-a", []graph.Result{{Key: result.Key}}, "no rootfs.tar or rootfs.recipe output"},
 		{"unknown", "nope", []graph.Result{result}, "unknown output format"},
 	}
 	for _, tc := range tests {

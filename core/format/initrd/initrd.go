@@ -12,6 +12,7 @@ import (
 	"github.com/kitbuild/kit/core/format"
 	"github.com/kitbuild/kit/core/format/initramfs"
 	"github.com/kitbuild/kit/core/graph"
+	"github.com/kitbuild/kit/core/steps/assemble"
 )
 
 func init() {
@@ -41,6 +42,9 @@ func (KernelInitrd) Name() string { return "kernel+initrd" }
 
 // Version implements format.Format.
 func (KernelInitrd) Version() string { return version }
+
+// ReadsRecipe implements format.RecipeReader.
+func (KernelInitrd) ReadsRecipe() {}
 
 // Outputs implements format.Format.
 func (KernelInitrd) Outputs() []string { return []string{"-kernel", "-initrd.img", "-cmdline"} }
@@ -84,6 +88,9 @@ func (TarKernelInitrd) Name() string { return "tar-kernel-initrd" }
 
 // Version implements format.Format.
 func (TarKernelInitrd) Version() string { return version }
+
+// ReadsRecipe implements format.RecipeReader.
+func (TarKernelInitrd) ReadsRecipe() {}
 
 // Outputs implements format.Format.
 func (TarKernelInitrd) Outputs() []string { return []string{"-initrd.tar"} }
@@ -189,22 +196,36 @@ func errNoKernel(name string) error {
 // writeInitramfs writes the root filesystem of in to w as a gzip-compressed
 // newc cpio without boot/.
 func writeInitramfs(ctx context.Context, x graph.Exec, w io.Writer, in format.Input, opts format.Options) error {
-	f, err := openFile(ctx, x, in.Rootfs.Digest)
-	if err != nil {
-		return fmt.Errorf("rootfs %s: %w", in.Rootfs.Digest, err)
+	var src io.ReaderAt
+	var size int64
+	rootfs := in.Rootfs
+	if format.Has(in.RootfsRecipe) {
+		rootfs = in.RootfsRecipe
+		rd, err := assemble.OpenRecipe(ctx, x, in.RootfsRecipe)
+		if err != nil {
+			return fmt.Errorf("rootfs: %w", err)
+		}
+		defer rd.Close()
+		src, size = rd, rd.Size()
+	} else {
+		f, err := openFile(ctx, x, in.Rootfs.Digest)
+		if err != nil {
+			return fmt.Errorf("rootfs %s: %w", in.Rootfs.Digest, err)
+		}
+		defer f.Close()
+		src, size = f, in.Rootfs.Size
 	}
-	defer f.Close()
 	packs, closePacks, err := packSet(ctx, x, in)
 	if err != nil {
 		return err
 	}
 	defer closePacks()
-	st, err := initramfs.WriteGzip(ctx, w, f, in.Rootfs.Size, packs,
+	st, err := initramfs.WriteGzip(ctx, w, src, size, packs,
 		initramfs.WithSkip(initramfs.SkipBoot),
 		initramfs.WithSourceDateEpoch(opts.SourceDateEpoch),
 		initramfs.WithProgress(x.Progress))
 	if err != nil {
-		return fmt.Errorf("rootfs %s: %w", in.Rootfs.Digest.Short(), err)
+		return fmt.Errorf("rootfs %s: %w", rootfs.Digest.Short(), err)
 	}
 	x.Logf("initramfs: %d entries (%d hard links), %d bytes uncompressed", st.Entries, st.HardLinks, st.Size)
 	if st.XattrsDropped > 0 {

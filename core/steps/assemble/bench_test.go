@@ -64,7 +64,7 @@ func mergeFiles(files []string, w io.Writer) error {
 			prefix = "containers/services/x/rootfs"
 		}
 		ins = append(ins, &input{name: f, tier: tierNormal, prefix: prefix, open: func(*int64) (stream, error) {
-			return openTar(fileOpener(f), prefix, nil)
+			return openTar(fileOpener(f), blobRange{}, prefix, nil)
 		}})
 	}
 	return merge(context.Background(), w, ins, mergeOptions{epoch: epoch})

@@ -154,7 +154,7 @@ func FuzzMerge(f *testing.F) {
 				tier = tierFill
 			}
 			ins = append(ins, &input{name: fmt.Sprintf("in%d", i), tier: tier, concat: g.concat, prefix: prefix,
-				open: func(*int64) (stream, error) { return openTar(fileOpener(file), prefix, nil) }})
+				open: func(*int64) (stream, error) { return openTar(fileOpener(file), blobRange{}, prefix, nil) }})
 		}
 		var out bytes.Buffer
 		err := merge(context.Background(), &out, ins, mergeOptions{epoch: epoch, concat: map[string]bool{"a": true, "a/b": true}})
@@ -219,8 +219,8 @@ func FuzzMergeTar(f *testing.F) {
 			t.Fatal(err)
 		}
 		ins := []*input{
-			{name: "fixed", tier: tierNormal, open: func(*int64) (stream, error) { return openTar(fileOpener(fixed), "", nil) }},
-			{name: "fuzzed", tier: tierNormal, open: func(*int64) (stream, error) { return openTar(fileOpener(fuzzed), "", nil) }},
+			{name: "fixed", tier: tierNormal, open: func(*int64) (stream, error) { return openTar(fileOpener(fixed), blobRange{}, "", nil) }},
+			{name: "fuzzed", tier: tierNormal, open: func(*int64) (stream, error) { return openTar(fileOpener(fuzzed), blobRange{}, "", nil) }},
 		}
 		var out bytes.Buffer
 		if err := merge(context.Background(), &out, ins, mergeOptions{epoch: epoch}); err != nil {

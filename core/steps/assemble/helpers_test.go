@@ -65,6 +65,20 @@ func exec(t testing.TB, x testExec, op Op, inputs ...graph.Result) (map[string]g
 	for _, o := range outs {
 		m[o.Name] = o
 	}
+	// The recipe, written out by the rootfs step, is the tar the tests
+	// look at; written out, it must be the same tar twice.
+	if _, ok := m[RecipeName]; ok {
+		mat, err := MaterializeOp{}.Exec(context.Background(), x, []graph.Result{{Outputs: outs}})
+		if err != nil {
+			t.Fatalf("rootfs step: %v", err)
+		}
+		m[RootfsName] = mat[0]
+		for _, o := range mat[1:] {
+			if m[o.Name] != o {
+				t.Errorf("rootfs step: output %s is not passed on unchanged", o.Name)
+			}
+		}
+	}
 	if r, ok := m[RootfsName]; ok {
 		if _, err := tarutil.Verify(bytes.NewReader(x.Read(r)), op.SourceDateEpoch); err != nil {
 			t.Errorf("rootfs.tar is not normalized: %v", err)

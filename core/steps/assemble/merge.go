@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kitbuild/kit/core/internal/ctxio"
+	"github.com/kitbuild/kit/core/recipe"
 	"github.com/kitbuild/kit/core/steps/tarutil"
 )
 
@@ -48,6 +49,9 @@ type mergeOptions struct {
 	// tick is called after every path.
 	progress *int64
 	tick     func()
+	// recipe, when set, receives the output instead of w: contents that
+	// lie in a blob become ranges of it, everything else literal bytes.
+	recipe *recipe.Builder
 }
 
 // lostRec is an entry that did not make it into the output but that a
@@ -229,7 +233,12 @@ func merge(ctx context.Context, w io.Writer, inputs []*input, opts mergeOptions)
 		members = append(members, &member{in: synth, rank: 0})
 	}
 
-	m := &merger{ctx: ctx, tw: tarutil.NewWriter(w, opts.epoch), opts: opts, buf: make([]byte, 1<<16)}
+	m := &merger{ctx: ctx, opts: opts, buf: make([]byte, 1<<16)}
+	if opts.recipe != nil {
+		m.sink = &recipeSink{b: opts.recipe}
+		w = m.sink
+	}
+	m.tw = tarutil.NewWriter(w, opts.epoch)
 	defer func() {
 		for _, mb := range members {
 			if mb.s != nil {
@@ -285,7 +294,30 @@ type merger struct {
 	opts  mergeOptions
 	stack []*placed
 	buf   []byte
+	sink  *recipeSink // recipe mode
 }
+
+// recipeSink is what the tar writer writes to in recipe mode: literal
+// bytes for the recipe, but for the skip bytes of contents already added
+// as a range.
+type recipeSink struct {
+	b    *recipe.Builder
+	skip int64
+}
+
+func (s *recipeSink) Write(p []byte) (int, error) {
+	n := len(p)
+	k := int(min(s.skip, int64(len(p))))
+	s.skip -= int64(k)
+	if k < len(p) {
+		s.b.Write(p[k:])
+	}
+	return n, nil
+}
+
+// zeros stand for contents the recipe refers to: the tar writer counts
+// them, the sink drops them.
+var zeros [64 << 10]byte
 
 // advance moves mb to its next entry and puts it back on the heap, or
 // closes it at the end.
@@ -485,6 +517,22 @@ func (m *merger) writeHeader(mb *member, hdr *tar.Header) error {
 
 // copy writes the contents of mb's current entry.
 func (m *merger) copy(mb *member, size int64) error {
+	if m.sink != nil {
+		if src, ok := mb.s.source(); ok && src.n == size {
+			if err := m.opts.recipe.Range(src.digest, src.size, src.off, size); err != nil {
+				return fmt.Errorf("%s: entry %s: %w", mb.in.name, mb.hdr.Name, err)
+			}
+			m.sink.skip = size
+			for left := size; left > 0; {
+				k := min(left, int64(len(zeros)))
+				if _, err := m.tw.Write(zeros[:k]); err != nil {
+					return fmt.Errorf("%s: entry %s: %w", mb.in.name, mb.hdr.Name, err)
+				}
+				left -= k
+			}
+			return nil
+		}
+	}
 	r, err := mb.s.data()
 	if err != nil {
 		return fmt.Errorf("%s: entry %s: %w", mb.in.name, mb.hdr.Name, err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kitbuild/kit/core/graph"
+	"github.com/kitbuild/kit/core/recipe"
 	"github.com/kitbuild/kit/core/steps/tarutil"
 )
 
@@ -18,10 +19,17 @@ import (
 const Kind = "assemble"
 
 // version is the implementation version of Op.
-const version = "1"
+const version = "2"
 
 // Output names and media types.
 const (
+	// RecipeName is the root filesystem as a recipe (see core/recipe):
+	// the normalized tar described by ranges of its parts' blobs, which
+	// are outputs of the step too, named SourcePrefix+N.
+	RecipeName   = "rootfs.recipe"
+	SourcePrefix = "source/"
+	// RootfsName is the root filesystem as a normalized tar: what
+	// MaterializeOp makes of the recipe.
 	RootfsName    = "rootfs.tar"
 	KernelName    = "kernel"
 	CmdlineName   = "cmdline"
@@ -196,8 +204,9 @@ func (o Op) Params() ([]byte, error) {
 	return json.Marshal(p)
 }
 
-// Exec writes rootfs.tar and, with a kernel, passes on kernel and
-// ucode.cpio (the kernel step's blobs, not copied) and writes cmdline.
+// Exec writes rootfs.recipe and, with a kernel, passes on kernel and
+// ucode.cpio (the kernel step's blobs, not copied) and writes cmdline; the
+// recipe's source blobs follow as source/0, source/1, ...
 func (o Op) Exec(ctx context.Context, x graph.Exec, inputs []graph.Result) ([]graph.Output, error) {
 	p, err := o.canonical()
 	if err != nil {
@@ -225,6 +234,7 @@ func (o Op) Exec(ctx context.Context, x graph.Exec, inputs []graph.Result) ([]gr
 			hdr: &tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: int64(mode), Uid: int(uid), Gid: int(gid),
 				Size: out.Size, ModTime: time.Unix(epoch, 0)},
 			open: blob(out),
+			blob: &blobRange{digest: out.Digest, size: out.Size, n: out.Size},
 		}
 	}
 	list := func(name string, tier int, entries []listEntry) *input {
@@ -281,9 +291,10 @@ func (o Op) Exec(ctx context.Context, x graph.Exec, inputs []graph.Result) ([]gr
 			}
 			total += out.Size
 			prefix, d := part.Prefix, out.Digest
+			whole := blobRange{digest: d, size: out.Size, n: out.Size}
 			open := func() (*os.File, error) { return openFile(ctx, x, d) }
 			in = &input{name: part.Name, tier: tier, prefix: prefix, open: func(progress *int64) (stream, error) {
-				return openTar(open, prefix, progress)
+				return openTar(open, whole, prefix, progress)
 			}}
 		default:
 			entries := make([]listEntry, len(part.Dirs))
@@ -300,12 +311,8 @@ func (o Op) Exec(ctx context.Context, x graph.Exec, inputs []graph.Result) ([]gr
 	for _, c := range p.Concat {
 		concat[c] = true
 	}
-	bw, err := x.Create(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("assemble: creating %s: %w", RootfsName, err)
-	}
-	defer bw.Close()
 	var reported int64
+	var rb recipe.Builder
 	opts := mergeOptions{
 		epoch:    epoch,
 		concat:   concat,
@@ -317,17 +324,24 @@ func (o Op) Exec(ctx context.Context, x graph.Exec, inputs []graph.Result) ([]gr
 				x.Progress(done, total)
 			}
 		},
+		recipe: &rb,
 	}
-	// The blob buffers: merge writes to it directly.
-	if err := merge(ctx, bw, ins, opts); err != nil {
+	if err := merge(ctx, nil, ins, opts); err != nil {
 		return nil, fmt.Errorf("assemble: %w", err)
 	}
-	rootfs, err := bw.Commit(RootfsName, TarMediaType, "")
+	rootfs, err := writeBlob(ctx, x, RecipeName, recipe.MediaType, rb.Encode())
 	if err != nil {
-		return nil, fmt.Errorf("assemble: committing %s: %w", RootfsName, err)
+		return nil, err
 	}
 	x.Progress(total, total)
-	return append([]graph.Output{rootfs}, outputs...), nil
+	// The blobs the recipe refers to are outputs too, so that the cache
+	// keeps them as long as it keeps the step.
+	outputs = append([]graph.Output{rootfs}, outputs...)
+	for i, d := range rb.Sources() {
+		size, _ := rb.SourceSize(d)
+		outputs = append(outputs, graph.Output{Name: fmt.Sprintf("%s%d", SourcePrefix, i), Digest: d, Size: size, MediaType: "application/octet-stream"})
+	}
+	return outputs, nil
 }
 
 // openFile opens the blob d as a file: through Open, which does not wait

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"sort"
+
+	"github.com/kitbuild/kit/core/graph"
 )
 
 // opener opens the contents of an entry; it may be called after the stream
@@ -25,6 +27,9 @@ type stream interface {
 	// saved returns an opener of the current entry's contents that stays
 	// valid after next.
 	saved() opener
+	// source says where the current entry's contents lie in a blob of the
+	// store, when they do (so a recipe can refer to them).
+	source() (blobRange, bool)
 	close() error
 }
 
@@ -32,6 +37,7 @@ type stream interface {
 // the normalized-tar rules the merge relies on: clean names in strictly
 // increasing order, allowed types, hard-link targets before their links.
 type tarStream struct {
+	blob   blobRange // the whole tar
 	reopen func() (*os.File, error)
 	prefix string
 	f      *os.File
@@ -44,13 +50,13 @@ type tarStream struct {
 
 // openTar reads the tar that open opens (again for saved), placing it under
 // prefix.
-func openTar(open func() (*os.File, error), prefix string, progress *int64) (*tarStream, error) {
+func openTar(open func() (*os.File, error), blob blobRange, prefix string, progress *int64) (*tarStream, error) {
 	f, err := open()
 	if err != nil {
 		return nil, err
 	}
 	pr := &posReader{f: f, progress: progress}
-	return &tarStream{reopen: open, prefix: prefix, f: f, pr: pr, tr: tar.NewReader(pr)}, nil
+	return &tarStream{blob: blob, reopen: open, prefix: prefix, f: f, pr: pr, tr: tar.NewReader(pr)}, nil
 }
 
 func (s *tarStream) next() (*tar.Header, error) {
@@ -91,7 +97,20 @@ func (s *tarStream) saved() opener {
 	}
 }
 
+func (s *tarStream) source() (blobRange, bool) {
+	if s.blob.digest == "" {
+		return blobRange{}, false
+	}
+	return blobRange{digest: s.blob.digest, size: s.blob.size, off: s.off, n: s.hdr.Size}, true
+}
+
 func (s *tarStream) close() error { return s.f.Close() }
+
+// blobRange is n bytes at off of a blob of the store, of size bytes.
+type blobRange struct {
+	digest       graph.Digest
+	size, off, n int64
+}
 
 type sectionCloser struct {
 	*io.SectionReader
@@ -129,7 +148,8 @@ func (r *posReader) Seek(offset int64, whence int) (int64, error) {
 // listEntry is an entry made by the op itself.
 type listEntry struct {
 	hdr  *tar.Header
-	open opener // nil for entries without contents
+	open opener     // nil for entries without contents
+	blob *blobRange // where the contents lie in the store, if they do
 }
 
 // listStream yields entries made by the op: boot files, single-file parts,
@@ -183,6 +203,13 @@ func (s *listStream) saved() opener {
 		return o
 	}
 	return func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(nil)), nil }
+}
+
+func (s *listStream) source() (blobRange, bool) {
+	if b := s.entries[s.i].blob; b != nil {
+		return *b, true
+	}
+	return blobRange{}, false
 }
 
 func (s *listStream) closeCur() error {
