@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"os"
 	"testing"
 
 	"github.com/kitbuild/kit/core/cache"
@@ -126,5 +127,54 @@ func BenchmarkLargeBlob(b *testing.B) {
 			b.Fatal(err)
 		}
 		w.Close()
+	}
+}
+
+// TestTrustDigest checks that a trusted blob takes the digest it is
+// committed with (its content is not hashed), and cannot be committed
+// without one.
+func TestTrustDigest(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	content := bytes.Repeat([]byte("layer"), 1<<20) // large: written behind
+	want := graph.FromBytes(content)
+	for _, c := range []struct {
+		name string
+		data []byte
+	}{{"large", content}, {"small", []byte("config")}} {
+		w, err := s.Create(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.(graph.TrustingWriter).TrustDigest()
+		if _, err := w.Write(c.data); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Commit(c.name, "", ""); err == nil {
+			t.Errorf("%s: a trusted blob committed without a digest", c.name)
+		}
+		w.Close()
+	}
+	w, err := s.Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.(graph.TrustingWriter).TrustDigest()
+	if _, err := w.Write(content); err != nil {
+		t.Fatal(err)
+	}
+	out, err := w.Commit("layer", "", want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Digest != want || out.Size != int64(len(content)) {
+		t.Errorf("committed %s (%d bytes), want %s (%d)", out.Digest, out.Size, want, len(content))
+	}
+	p, err := s.Path(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(p); err != nil || !bytes.Equal(got, content) {
+		t.Errorf("stored blob differs (%v)", err)
 	}
 }

@@ -134,6 +134,9 @@ type blobWriter struct {
 	done bool  // committed or discarded
 	// deferred leaves the fsync and link to a goroutine (CreateDeferred).
 	deferred bool
+	// trusted skips hashing: the writer's caller verifies the content
+	// against the digest it commits with (TrustDigest).
+	trusted bool
 
 	head []byte  // the first bytes, while the blob is small
 	bg   *behind // nil while the blob is small
@@ -236,9 +239,23 @@ func (w *blobWriter) startBehind() {
 func (w *blobWriter) send() {
 	c := w.cur
 	w.cur = nil
+	if w.trusted {
+		c.refs.Store(1)
+		w.bg.write <- c
+		return
+	}
 	c.refs.Store(2)
 	w.bg.write <- c
 	w.bg.hash <- c
+}
+
+// TrustDigest implements graph.TrustingWriter: the blob is not hashed, and
+// Commit takes its want digest (which it then requires) as the content's.
+// It must be called before the first Write.
+func (w *blobWriter) TrustDigest() {
+	if w.n == 0 {
+		w.trusted = true
+	}
 }
 
 // flush writes and hashes what is buffered: the head of a small blob, or
@@ -252,7 +269,9 @@ func (w *blobWriter) flush() error {
 	}
 	head := w.head
 	w.head = nil
-	w.dg.Write(head)
+	if !w.trusted {
+		w.dg.Write(head)
+	}
 	_, err := w.f.Write(head)
 	return err
 }
@@ -347,6 +366,12 @@ func (w *blobWriter) commit(name, mediaType string, want graph.Digest, wantSize 
 		return graph.Output{}, fmt.Errorf("cache: commit blob %q: %w", name, err)
 	}
 	got := w.dg.Digest()
+	if w.trusted {
+		if want == "" {
+			return graph.Output{}, fmt.Errorf("cache: commit blob %q: a trusted blob needs the digest its content was verified against", name)
+		}
+		got = want
+	}
 	if want != "" {
 		if err := want.Validate(); err != nil {
 			return graph.Output{}, fmt.Errorf("cache: commit blob %q: %w", name, err)

@@ -93,3 +93,14 @@ type BlobWriter interface {
 	// after Commit.
 	Close() error
 }
+
+// TrustingWriter is implemented by blob writers that can skip hashing
+// the content, for a caller that verifies it against a known digest by
+// other means as it writes it (a registry blob read to its end through a
+// verifying reader): after TrustDigest, Commit takes its want digest as the
+// content's. Call it before the first Write, and commit only once the
+// verification succeeded.
+type TrustingWriter interface {
+	BlobWriter
+	TrustDigest()
+}

@@ -178,6 +178,12 @@ func (o *Op) download(ctx context.Context, x graph.Exec, out graph.Output, subje
 			if err != nil {
 				return nil, err
 			}
+			// client.blob reads through go-containerregistry's verifying
+			// reader to its end and fails on a mismatch: a second hash in
+			// the store would only repeat it.
+			if tw, ok := bw.(graph.TrustingWriter); ok {
+				tw.TrustDigest()
+			}
 			w = bw
 			return writerFunc(func(p []byte) (int, error) {
 				n, err := bw.Write(p)
