@@ -497,7 +497,7 @@ func (s *Session) Write(ctx context.Context, sys *System, results map[graph.Key]
 	if err != nil {
 		return nil, err
 	}
-	return writeOutputs(ctx, store, dir, name, outs)
+	return writeOutputs(ctx, store, outputRecords{dir: filepath.Join(store.Dir(), "outputs")}, dir, name, outs)
 }
 
 // resolution resolves the images of one system: tags its lock does not pin

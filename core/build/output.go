@@ -32,7 +32,10 @@ type opener interface {
 // Every file is written to a temporary name first; only when all of them
 // are complete are they renamed into place, so a failed or cancelled build
 // leaves no partial artifact behind.
-func writeOutputs(ctx context.Context, store opener, dir, name string, outs []formatOutput) ([]Artifact, error) {
+//
+// An artifact already in place as kit left it (see outputRecords) is not
+// written again.
+func writeOutputs(ctx context.Context, store opener, recs outputRecords, dir, name string, outs []formatOutput) ([]Artifact, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("output directory: %w", err)
 	}
@@ -47,8 +50,15 @@ func writeOutputs(ctx context.Context, store opener, dir, name string, outs []fo
 		}
 	}
 	var files []*os.File
+	var kept []Artifact
+	var copies []formatOutput
 	for _, o := range outs {
 		final := filepath.Join(dir, name+o.Output.Name)
+		if recs.upToDate(final, o.Output.Digest, o.Output.Size) {
+			kept = append(kept, Artifact{Path: final, Digest: o.Output.Digest, Size: o.Output.Size, Format: o.Format})
+			continue
+		}
+		copies = append(copies, o)
 		f, err := os.CreateTemp(dir, ".kit-"+filepath.Base(final)+"-*")
 		if err != nil {
 			for _, f := range files {
@@ -64,7 +74,7 @@ func writeOutputs(ctx context.Context, store opener, dir, name string, outs []fo
 	// run them on every core.
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
-	for i, o := range outs {
+	for i, o := range copies {
 		f := files[i]
 		g.Go(func() error {
 			err := copyBlob(gctx, store, o.Output.Digest, f)
@@ -92,7 +102,6 @@ func writeOutputs(ctx context.Context, store opener, dir, name string, outs []fo
 		cleanup()
 		return nil, err
 	}
-	var arts []Artifact
 	for i, p := range done {
 		if err := os.Rename(p.tmp, p.final); err != nil {
 			for _, q := range done[i:] {
@@ -100,7 +109,19 @@ func writeOutputs(ctx context.Context, store opener, dir, name string, outs []fo
 			}
 			return nil, fmt.Errorf("output %s: %w", p.final, err)
 		}
-		arts = append(arts, p.art)
+		recs.record(p.final, p.art.Digest)
+	}
+	// In the order of outs.
+	byPath := map[string]Artifact{}
+	for _, a := range kept {
+		byPath[a.Path] = a
+	}
+	for _, p := range done {
+		byPath[p.art.Path] = p.art
+	}
+	arts := make([]Artifact, 0, len(outs))
+	for _, o := range outs {
+		arts = append(arts, byPath[filepath.Join(dir, name+o.Output.Name)])
 	}
 	return arts, nil
 }
