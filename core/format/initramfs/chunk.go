@@ -122,7 +122,7 @@ func BuildPack(ctx context.Context, w io.Writer, src io.ReaderAt, size int64) (P
 		pending = append(pending, PackRecord{ChunkKey: k})
 		end := new(int64)
 		ends = append(ends, end)
-		if err = p.raw(markReader(func() { *end = cw.n })); err != nil {
+		if err = p.raw(markReader(func() { *end = cw.n }), nil); err != nil {
 			break
 		}
 	}

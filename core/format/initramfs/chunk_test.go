@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
+	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -228,4 +229,20 @@ func (c *countingChunks) Chunk(k ChunkKey) (io.Reader, bool) {
 		c.missed++
 	}
 	return r, ok
+}
+func TestCRC32Combine(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range [][2]int{{0, 0}, {0, 5}, {5, 0}, {1, 1}, {100, 3}, {7, 1 << 20}, {65536, 12345}} {
+		a, b := make([]byte, n[0]), make([]byte, n[1])
+		for i := range a {
+			a[i] = byte(r.Uint32())
+		}
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		got := crc32Combine(crc32.ChecksumIEEE(a), crc32.ChecksumIEEE(b), int64(len(b)))
+		if want := crc32.ChecksumIEEE(append(a, b...)); got != want {
+			t.Errorf("%d+%d bytes: combined %08x, want %08x", n[0], n[1], got, want)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"runtime"
 	"sync"
@@ -69,6 +70,7 @@ type piece struct {
 	dict, in []byte        // a block: compressed by a worker
 	read     func() error  // a read of the block's input, run by the worker first
 	raw      io.Reader     // copied by the writer as is
+	rawCRC   *ChunkKey     // a raw piece's uncompressed size and CRC, when it counts toward the trailer
 	release  func()        // called once the piece is written
 	out      *bytes.Buffer // from outBufs
 	err      error
@@ -89,6 +91,11 @@ type pipeline struct {
 	err    error
 	n      int64 // bytes written to w
 	closed bool
+	// crc and size are the CRC-32 and length of the uncompressed data of
+	// the pieces written so far (blocks, and raw pieces with rawCRC): the
+	// gzip trailer's, kept by the writer.
+	crc  uint32
+	size int64
 }
 
 func newPipeline(ctx context.Context, w io.Writer) *pipeline {
@@ -144,6 +151,10 @@ func (p *pipeline) writer() {
 				if err != nil {
 					p.fail(err)
 				}
+				if k := pc.rawCRC; k != nil {
+					p.crc = crc32Combine(p.crc, k.CRC32, k.Size)
+					p.size += k.Size
+				}
 			}
 			continue
 		}
@@ -153,6 +164,8 @@ func (p *pipeline) writer() {
 		}
 		if pc.out != nil {
 			if p.failed() == nil {
+				p.crc = crc32.Update(p.crc, crc32.IEEETable, pc.in)
+				p.size += int64(len(pc.in))
 				n, err := p.w.Write(pc.out.Bytes())
 				p.n += int64(n)
 				if err != nil {
@@ -207,13 +220,14 @@ func (p *pipeline) block(dict, in []byte, read func() error, release func()) err
 	return nil
 }
 
-// raw queues r to be copied as is.
-func (p *pipeline) raw(r io.Reader) error {
+// raw queues r to be copied as is; k, when not nil, is the size and CRC
+// of the data r holds compressed, which count toward the trailer.
+func (p *pipeline) raw(r io.Reader, k *ChunkKey) error {
 	if err := p.failed(); err != nil {
 		return err
 	}
 	select {
-	case p.order <- &piece{raw: r}:
+	case p.order <- &piece{raw: r, rawCRC: k}:
 		return nil
 	case <-p.ctx.Done():
 		return p.ctx.Err()
@@ -306,4 +320,61 @@ func (p *pipeline) chunkData(src io.ReaderAt, off, size int64) error {
 		}
 	}
 	return nil
+}
+
+// crc32Combine returns the IEEE CRC-32 of A followed by B from crcA, the
+// CRC of A, crcB, the CRC of B, and the length of B, without B's bytes:
+// the gzip trailer's CRC over chunks that are copied, not read. It is
+// zlib's crc32_combine (Mark Adler's method): appending lenB zero bits to A
+// is multiplying its CRC by a matrix over GF(2), raised to lenB by
+// repeated squaring. Go's hash/crc32 has no such function.
+func crc32Combine(crcA, crcB uint32, lenB int64) uint32 {
+	if lenB <= 0 {
+		return crcA
+	}
+	var even, odd [32]uint32
+	odd[0] = 0xedb88320 // the reflected IEEE polynomial: one zero bit
+	row := uint32(1)
+	for n := 1; n < 32; n++ {
+		odd[n] = row
+		row <<= 1
+	}
+	gf2Square(&even, &odd) // two zero bits
+	gf2Square(&odd, &even) // four zero bits
+	for {
+		// Each round applies one more bit of lenB, in bytes (8 bits).
+		gf2Square(&even, &odd)
+		if lenB&1 != 0 {
+			crcA = gf2Times(&even, crcA)
+		}
+		lenB >>= 1
+		if lenB == 0 {
+			break
+		}
+		gf2Square(&odd, &even)
+		if lenB&1 != 0 {
+			crcA = gf2Times(&odd, crcA)
+		}
+		lenB >>= 1
+		if lenB == 0 {
+			break
+		}
+	}
+	return crcA ^ crcB
+}
+
+func gf2Times(mat *[32]uint32, vec uint32) uint32 {
+	var sum uint32
+	for i := 0; vec != 0; i, vec = i+1, vec>>1 {
+		if vec&1 != 0 {
+			sum ^= mat[i]
+		}
+	}
+	return sum
+}
+
+func gf2Square(square, mat *[32]uint32) {
+	for n := range 32 {
+		square[n] = gf2Times(mat, mat[n])
+	}
 }

@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"io"
-
-	"github.com/kitbuild/kit/core/internal/ctxio"
 )
 
 // Gzip parameters. The compressed bytes depend on them (and on the
@@ -41,10 +38,7 @@ type gzipWriter struct {
 	p      *pipeline
 	r      run
 	chunks Chunks
-	crc    uint32
-	size   int64
 	drop   int64 // bytes of a chunk's file still to come through Write, already accounted for
-	buf    []byte
 	closed bool
 }
 
@@ -53,7 +47,7 @@ func newGzip(ctx context.Context, w io.Writer, chunks Chunks) *gzipWriter {
 	g := &gzipWriter{cw: cw, p: newPipeline(ctx, cw), chunks: chunks}
 	g.r.p = g.p
 	// The pipeline starts empty: queueing cannot fail.
-	_ = g.p.raw(bytesReader(gzipHeader))
+	_ = g.p.raw(bytesReader(gzipHeader), nil)
 	return g
 }
 
@@ -70,8 +64,6 @@ func (g *gzipWriter) Write(b []byte) (int, error) {
 	if len(b) == 0 {
 		return n, nil
 	}
-	g.crc = crc32.Update(g.crc, crc32.IEEETable, b)
-	g.size += int64(len(b))
 	if _, err := g.r.Write(b); err != nil {
 		return 0, err
 	}
@@ -89,40 +81,23 @@ func (g *gzipWriter) chunk(ctx context.Context, src io.ReaderAt, off, size int64
 	if err := g.r.end(); err != nil {
 		return err
 	}
-	// One pass over the data: the trailer's running CRC, and the key when
-	// there are chunks to look up.
-	k := ChunkKey{Size: size}
-	if g.buf == nil {
-		g.buf = make([]byte, 64<<10)
-	}
-	buf := g.buf
-	r := io.NewSectionReader(ctxio.ReaderAt(ctx, src), off, size)
-	for {
-		n, err := r.Read(buf)
-		g.crc = crc32.Update(g.crc, crc32.IEEETable, buf[:n])
-		if g.chunks != nil {
-			k.CRC32 = crc32.Update(k.CRC32, crc32.IEEETable, buf[:n])
-			k.CRC32C = crc32.Update(k.CRC32C, castagnoli, buf[:n])
-		}
-		if err == io.EOF {
-			break
-		}
+	if g.chunks != nil {
+		// The chunk a pack may hold is found by the data's key.
+		k, err := keyOf(ctx, src, off, size)
 		if err != nil {
 			return err
 		}
-	}
-	var c io.Reader
-	if g.chunks != nil {
-		c, _ = g.chunks.Chunk(k)
-	}
-	if c != nil {
-		if err := g.p.raw(c); err != nil {
-			return err
+		if c, ok := g.chunks.Chunk(k); ok {
+			if err := g.p.raw(c, &k); err != nil {
+				return err
+			}
+			g.drop = size
+			return nil
 		}
-	} else if err := g.p.chunkData(src, off, k.Size); err != nil {
+	}
+	if err := g.p.chunkData(src, off, size); err != nil {
 		return err
 	}
-	g.size += size
 	g.drop = size
 	return nil
 }
@@ -136,16 +111,16 @@ func (g *gzipWriter) Close() error {
 	if err == nil && g.drop > 0 {
 		err = fmt.Errorf("initramfs: %d bytes of a chunk's file missing", g.drop)
 	}
-	if err == nil {
-		trailer := append([]byte(nil), finalBlock...)
-		trailer = binary.LittleEndian.AppendUint32(trailer, g.crc)
-		trailer = binary.LittleEndian.AppendUint32(trailer, uint32(g.size))
-		err = g.p.raw(bytesReader(trailer))
-	}
 	if cerr := g.p.close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
+		return err
+	}
+	trailer := append([]byte(nil), finalBlock...)
+	trailer = binary.LittleEndian.AppendUint32(trailer, g.p.crc)
+	trailer = binary.LittleEndian.AppendUint32(trailer, uint32(g.p.size))
+	if _, err := g.cw.Write(trailer); err != nil {
 		return err
 	}
 	if pad := (4 - g.cw.n%4) % 4; pad != 0 {
