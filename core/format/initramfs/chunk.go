@@ -158,7 +158,7 @@ func (idx PackIndex) Validate(dataSize int64) error {
 		return fmt.Errorf("pack format %q, want %q", idx.Format, packFormat)
 	}
 	for _, c := range idx.Chunks {
-		if c.Size < ChunkMin || c.Offset < 0 || c.Length <= 0 || c.Offset+c.Length > dataSize {
+		if c.Size < ChunkMin || c.Offset < 0 || c.Length <= 0 || c.Offset > dataSize || c.Length > dataSize-c.Offset {
 			return fmt.Errorf("pack chunk %+v out of range (data of %d bytes)", c, dataSize)
 		}
 	}

@@ -203,6 +203,7 @@ func TestPackIndexValidate(t *testing.T) {
 		"format":   {Format: "chunks/0", Chunks: good.Chunks},
 		"range":    {Format: packFormat, Chunks: []PackRecord{{ChunkKey: ChunkKey{Size: ChunkMin}, Offset: 5, Length: 10}}},
 		"small":    {Format: packFormat, Chunks: []PackRecord{{ChunkKey: ChunkKey{Size: 1}, Offset: 0, Length: 10}}},
+		"overflow": {Format: packFormat, Chunks: []PackRecord{{ChunkKey: ChunkKey{Size: ChunkMin}, Offset: 1, Length: 1<<63 - 1}}},
 		"negative": {Format: packFormat, Chunks: []PackRecord{{ChunkKey: ChunkKey{Size: ChunkMin}, Offset: -1, Length: 1}}},
 	} {
 		if err := idx.Validate(10); err == nil {
