@@ -202,6 +202,9 @@ func Decode(data []byte) (*Recipe, error) {
 		if r.err == nil && o.len <= 0 {
 			r.fail("op %d: empty", i)
 		}
+		if r.err == nil && o.len > 1<<62-pos {
+			r.fail("op %d: the recipe describes more than 2^62 bytes", i)
+		}
 		rc.starts = append(rc.starts, pos)
 		rc.ops = append(rc.ops, o)
 		pos += o.len

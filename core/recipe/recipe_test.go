@@ -3,6 +3,7 @@ package recipe
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"os"
@@ -145,6 +146,7 @@ func TestDecodeErrors(t *testing.T) {
 		"size":      append([]byte(magic), 9, 0, 0),
 		"kind":      append([]byte(magic), 0, 0, 1, 7),
 		"huge":      append([]byte(magic), 0, 0xff, 0xff, 0xff, 0xff, 0x0f),
+		"wrap":      wrapping(),
 	} {
 		if _, err := Decode(b); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: %v, want ErrInvalid", name, err)
@@ -171,4 +173,30 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("ops make %d bytes, Size %d", sum, r.Size())
 		}
 	})
+}
+
+// wrapping is a recipe whose ranges add up past 2^64 bytes back to a small
+// total.
+func wrapping() []byte {
+	var b bytes.Buffer
+	b.WriteString(magic)
+	put := func(v uint64) { b.Write(binary.AppendUvarint(nil, v)) }
+	d := graph.FromBytes([]byte("x"))
+	put(4) // size
+	put(1) // sources
+	put(uint64(len(d)))
+	b.WriteString(string(d))
+	put(1 << 62) // source size
+	put(5)       // ops
+	for range 4 {
+		put(opRange)
+		put(0)
+		put(0)
+		put(1 << 62)
+	}
+	put(opRange)
+	put(0)
+	put(0)
+	put(4)
+	return b.Bytes()
 }
