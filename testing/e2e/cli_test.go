@@ -281,7 +281,7 @@ func TestDryRunAndExplain(t *testing.T) {
 	for n, s := range status {
 		want := "skip"
 		switch {
-		case n == "runtime services/redis" || n == "assemble" || n == "format tar":
+		case n == "runtime services/redis" || n == "assemble" || n == "rootfs" || n == "format tar":
 			want = "run"
 		case strings.HasPrefix(n, "fetch "):
 			want = "skip"
