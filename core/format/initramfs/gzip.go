@@ -132,8 +132,8 @@ func (g *gzipWriter) Close() error {
 
 // chunkFile is the data of a regular file that goes into the initramfs as
 // a chunk: the cpio writer reads it through ReadAt right after writing the
-// file's header, which is when the chunk starts. It reads as zeros, which
-// the gzip writer drops.
+// file's header, which is when the chunk starts. What it reads is
+// whatever p held: the gzip writer drops those bytes.
 type chunkFile struct {
 	ctx       context.Context
 	g         *gzipWriter
@@ -155,8 +155,8 @@ func (f *chunkFile) ReadAt(p []byte, off int64) (int, error) {
 	if off >= f.size {
 		return 0, io.EOF
 	}
+	// The bytes are dropped unread: p is left as it is.
 	n := int(min(int64(len(p)), f.size-off))
-	clear(p[:n])
 	if off+int64(n) == f.size {
 		return n, io.EOF
 	}
