@@ -13,8 +13,12 @@ import (
 
 // ChunkMin is the size from which a regular file's data is compressed as
 // a chunk of its own (see deflate.go): files this large are compressed
-// alone, so that the compressed bytes can be made once and reused.
-const ChunkMin = 16 << 10
+// alone, so that the compressed bytes can be made once and reused. Smaller
+// files stay in the runs, where they share a dictionary: with chunks from
+// 16 KiB, RedisOS's initrd (kernel modules of 16 to 64 KiB compress far
+// better together) grew by 5%; from 64 KiB it is within 0.1% of one
+// stream.
+const ChunkMin = 64 << 10
 
 // castagnoli is the CRC-32C table.
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -61,7 +65,7 @@ const (
 	PackMediaType = "application/vnd.kit.initramfs.pack.v1+json"
 	// packFormat changes whenever chunks made by the same inputs would
 	// differ (gzip parameters, klauspost/compress, the chunk layout).
-	packFormat = "chunks/1 level=6 block=1048576 dict=32768 min=16384 klauspost/compress=1.20"
+	packFormat = "chunks/1 level=6 block=1048576 dict=32768 min=65536 klauspost/compress=1.20"
 )
 
 // PackIndex lists the chunks of a pack: Offset and Length place each in
@@ -164,6 +168,10 @@ func (idx PackIndex) Validate(dataSize int64) error {
 	}
 	return nil
 }
+
+// Current reports whether the index is of the format this version of
+// BuildPack writes (its chunks are then the ones WriteGzip would make).
+func (idx PackIndex) Current() bool { return idx.Format == packFormat }
 
 // ParsePackIndex decodes an index written by BuildPack (as JSON).
 func ParsePackIndex(b []byte) (PackIndex, error) {

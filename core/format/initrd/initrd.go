@@ -22,7 +22,7 @@ func init() {
 
 // version is shared by both formats: bump it when the initramfs bytes
 // change (initramfs conversion, gzip parameters, klauspost/compress).
-const version = "2"
+const version = "3"
 
 // maxCmdline bounds the command line read into memory.
 const maxCmdline = 1 << 20

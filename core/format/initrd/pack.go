@@ -17,8 +17,10 @@ import (
 // PackKind is the step kind of PackOp.
 const PackKind = "initrd-pack"
 
-// packVersion is the implementation version of PackOp.
-const packVersion = "1"
+// packVersion is the implementation version of PackOp: change it with
+// the pack format (initramfs.PackIndex.Format), or cached packs of the old
+// format would be refused by the formats.
+const packVersion = "2"
 
 // Outputs of PackOp.
 const (
@@ -143,6 +145,12 @@ func packSet(ctx context.Context, x graph.Exec, in format.Input) (set *initramfs
 			return nil, nil, fmt.Errorf("need %q: %w", name, err)
 		}
 		idx, err := initramfs.ParsePackIndex(b)
+		if err == nil && !idx.Current() {
+			// Another kit's pack: the format compresses those files itself,
+			// to the same bytes.
+			x.Logf("need %q: pack format %q is not this kit's: not used", name, idx.Format)
+			continue
+		}
 		if err == nil {
 			err = idx.Validate(data.Size)
 		}

@@ -67,3 +67,27 @@ func TestPackOp(t *testing.T) {
 		t.Error("PackOp without an output: no error")
 	}
 }
+
+// TestPackOtherFormat checks that a pack of another pack format is left
+// unused, with a log line, rather than failing the build.
+func TestPackOtherFormat(t *testing.T) {
+	x := ft.NewExec(t)
+	in := ft.Assembled(t, x, ft.System{Kernel: []byte("KERNEL"), Entries: entries()})
+	plain := ft.Check(t, KernelInitrd{}, x, in, format.Options{SourceDateEpoch: epoch})
+	idx := x.Put(t, PackIndex, []byte(`{"format":"chunks/0","chunks":[]}`))
+	data := x.Put(t, PackChunks, []byte("x"))
+	in.Needs = map[string]graph.Result{PackNeedPrefix + "0": {Outputs: []graph.Output{data, idx}}}
+	got := ft.Check(t, KernelInitrd{}, x, in, format.Options{SourceDateEpoch: epoch})
+	if got[1].Digest != plain[1].Digest {
+		t.Error("the initrd differs with an unused pack")
+	}
+	logged := false
+	for _, l := range x.Logs() {
+		if strings.Contains(l, "not used") {
+			logged = true
+		}
+	}
+	if !logged {
+		t.Errorf("no log line about the unused pack: %q", x.Logs())
+	}
+}
