@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/kitbuild/kit/core/graph"
@@ -59,13 +58,13 @@ func statRecord(file string) (outputRecord, bool) {
 	if err != nil || !fi.Mode().IsRegular() {
 		return outputRecord{}, false
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
+	dev, ino, ctime, ok := fileIdentity(fi)
 	if !ok {
 		return outputRecord{}, false
 	}
 	return outputRecord{
-		Dev: uint64(st.Dev), Ino: st.Ino, Size: fi.Size(),
-		MtimeNs: fi.ModTime().UnixNano(), CtimeNs: time.Unix(st.Ctim.Unix()).UnixNano(),
+		Dev: dev, Ino: ino, Size: fi.Size(),
+		MtimeNs: fi.ModTime().UnixNano(), CtimeNs: ctime.UnixNano(),
 	}, true
 }
 
