@@ -170,25 +170,6 @@ func (f TarKernelInitrd) Write(ctx context.Context, x graph.Exec, in format.Inpu
 	return []graph.Output{out}, nil
 }
 
-// openFile opens the blob d as a file: through Open, which does not wait
-// for a blob the store is still making durable, when the store hands out
-// files; else through its path.
-func openFile(ctx context.Context, x graph.Exec, d graph.Digest) (*os.File, error) {
-	rc, err := x.Open(ctx, d)
-	if err != nil {
-		return nil, err
-	}
-	if f, ok := rc.(*os.File); ok {
-		return f, nil
-	}
-	rc.Close()
-	p, err := x.Path(d)
-	if err != nil {
-		return nil, err
-	}
-	return os.Open(p)
-}
-
 func errNoKernel(name string) error {
 	return fmt.Errorf("format %s needs a kernel, and the system has none", name)
 }
@@ -208,7 +189,7 @@ func writeInitramfs(ctx context.Context, x graph.Exec, w io.Writer, in format.In
 		defer rd.Close()
 		src, size = rd, rd.Size()
 	} else {
-		f, err := openFile(ctx, x, in.Rootfs.Digest)
+		f, err := assemble.OpenFile(ctx, x, in.Rootfs.Digest)
 		if err != nil {
 			return fmt.Errorf("rootfs %s: %w", in.Rootfs.Digest, err)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/kitbuild/kit/core/format"
 	"github.com/kitbuild/kit/core/format/initramfs"
 	"github.com/kitbuild/kit/core/graph"
+	"github.com/kitbuild/kit/core/steps/assemble"
 )
 
 // PackKind is the step kind of PackOp.
@@ -75,7 +76,7 @@ func (o PackOp) Exec(ctx context.Context, x graph.Exec, inputs []graph.Result) (
 	if !ok {
 		return nil, fmt.Errorf("%s: input has no output %q", PackKind, o.Output)
 	}
-	f, err := openFile(ctx, x, src.Digest)
+	f, err := assemble.OpenFile(ctx, x, src.Digest)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s %s: %w", PackKind, o.Output, src.Digest.Short(), err)
 	}
@@ -158,7 +159,7 @@ func packSet(ctx context.Context, x graph.Exec, in format.Input) (set *initramfs
 			closeAll()
 			return nil, nil, fmt.Errorf("need %q: %w", name, err)
 		}
-		f, err := openFile(ctx, x, data.Digest)
+		f, err := assemble.OpenFile(ctx, x, data.Digest)
 		if err != nil {
 			closeAll()
 			return nil, nil, fmt.Errorf("need %q: %w", name, err)

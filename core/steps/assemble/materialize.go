@@ -76,7 +76,7 @@ func OpenRecipe(ctx context.Context, x graph.Exec, rec graph.Output) (*recipe.Re
 	if rec.Size > maxRecipe {
 		return nil, fmt.Errorf("%s %s: %d bytes, over %d", RecipeName, rec.Digest.Short(), rec.Size, maxRecipe)
 	}
-	f, err := openFile(ctx, x, rec.Digest)
+	f, err := OpenFile(ctx, x, rec.Digest)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", RecipeName, rec.Digest.Short(), err)
 	}
@@ -90,5 +90,5 @@ func OpenRecipe(ctx context.Context, x graph.Exec, rec graph.Output) (*recipe.Re
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", RecipeName, rec.Digest.Short(), err)
 	}
-	return recipe.Open(ctx, r, func(ctx context.Context, d graph.Digest) (*os.File, error) { return openFile(ctx, x, d) })
+	return recipe.Open(ctx, r, func(ctx context.Context, d graph.Digest) (*os.File, error) { return OpenFile(ctx, x, d) })
 }

@@ -292,7 +292,7 @@ func (o Op) Exec(ctx context.Context, x graph.Exec, inputs []graph.Result) ([]gr
 			total += out.Size
 			prefix, d := part.Prefix, out.Digest
 			whole := blobRange{digest: d, size: out.Size, n: out.Size}
-			open := func() (*os.File, error) { return openFile(ctx, x, d) }
+			open := func() (*os.File, error) { return OpenFile(ctx, x, d) }
 			in = &input{name: part.Name, tier: tier, prefix: prefix, open: func(progress *int64) (stream, error) {
 				return openTar(open, whole, prefix, progress)
 			}}
@@ -344,10 +344,10 @@ func (o Op) Exec(ctx context.Context, x graph.Exec, inputs []graph.Result) ([]gr
 	return outputs, nil
 }
 
-// openFile opens the blob d as a file: through Open, which does not wait
+// OpenFile opens the blob d as a file: through Open, which does not wait
 // for a blob the store is still making durable, when the store hands out
 // files; else through its path.
-func openFile(ctx context.Context, x graph.Exec, d graph.Digest) (*os.File, error) {
+func OpenFile(ctx context.Context, x graph.Exec, d graph.Digest) (*os.File, error) {
 	rc, err := x.Open(ctx, d)
 	if err != nil {
 		return nil, err
