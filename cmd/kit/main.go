@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"runtime/trace"
 	"syscall"
 
 	"github.com/kitbuild/kit/cmd/kit/cli"
@@ -28,8 +29,23 @@ func main() {
 		defer f.Close()
 		defer pprof.StopCPUProfile()
 	}
+	// $KIT_TRACE names a file for an execution trace of the run (go tool
+	// trace reads it): where the wall time of a build goes.
+	if p := os.Getenv("KIT_TRACE"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "kit: KIT_TRACE: %v\n", err)
+			os.Exit(2)
+		}
+		if err := trace.Start(f); err != nil {
+			fmt.Fprintf(os.Stderr, "kit: KIT_TRACE: %v\n", err)
+			os.Exit(2)
+		}
+		defer f.Close()
+	}
 	code := cli.Execute(ctx, os.Args[1:])
 	stop()
 	pprof.StopCPUProfile()
+	trace.Stop()
 	os.Exit(code)
 }
