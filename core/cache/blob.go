@@ -70,8 +70,9 @@ func (s *Store) Path(d graph.Digest) (string, error) {
 	return s.blobPath(d), nil
 }
 
-// Open opens a present blob for reading (an *os.File). The error wraps
-// fs.ErrNotExist when it is missing.
+// Open opens a present blob for reading (an *os.File), or one that is
+// being written and was announced with Expect (see Streams). The error
+// wraps fs.ErrNotExist when it is missing.
 func (s *Store) Open(ctx context.Context, d graph.Digest) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("cache: open blob %s: %w", d, err)
@@ -79,6 +80,23 @@ func (s *Store) Open(ctx context.Context, d graph.Digest) (io.ReadCloser, error)
 	if err := d.Validate(); err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
+	f, err := s.openBlob(d)
+	if errors.Is(err, fs.ErrNotExist) {
+		if r := s.openStream(ctx, d); r != nil {
+			return r, nil
+		}
+		// Committed since the first try, or missing.
+		f, err = s.openBlob(d)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// openBlob opens a present or pending blob. The error wraps
+// fs.ErrNotExist when it is neither.
+func (s *Store) openBlob(d graph.Digest) (*os.File, error) {
 	f, err := os.Open(s.blobPath(d))
 	if errors.Is(err, fs.ErrNotExist) {
 		if pf := s.openPending(d); pf != nil {
@@ -137,6 +155,11 @@ type blobWriter struct {
 	// trusted skips hashing: the writer's caller verifies the content
 	// against the digest it commits with (TrustDigest).
 	trusted bool
+
+	// stream is the stream following this writer (StreamAs), until it
+	// commits or is discarded; streamGen is its generation there.
+	stream    *stream
+	streamGen int
 
 	head []byte  // the first bytes, while the blob is small
 	bg   *behind // nil while the blob is small
@@ -202,6 +225,7 @@ func (w *blobWriter) startBehind() {
 		b.free <- &chunk{b: make([]byte, 0, behindBufSize)}
 	}
 	f, dg, off := w.f, w.dg, int64(0)
+	st := w.stream
 	b.done.Add(2)
 	go func() {
 		defer b.done.Done()
@@ -212,6 +236,9 @@ func (w *blobWriter) startBehind() {
 					b.err.Store(&err)
 				} else {
 					off += int64(len(c.b))
+					if st != nil {
+						st.advance(w, off)
+					}
 				}
 				if off-started >= writebackChunk {
 					startWriteback(f, started, off-started)
@@ -272,7 +299,10 @@ func (w *blobWriter) flush() error {
 	if !w.trusted {
 		w.dg.Write(head)
 	}
-	_, err := w.f.Write(head)
+	n, err := w.f.Write(head)
+	if w.stream != nil && err == nil {
+		w.stream.advance(w, int64(n))
+	}
 	return err
 }
 
@@ -385,6 +415,7 @@ func (w *blobWriter) commit(name, mediaType string, want graph.Digest, wantSize 
 	}
 	out = graph.Output{Name: name, Digest: got, Size: w.n, MediaType: mediaType}
 	if fi, err := os.Lstat(w.s.blobPath(got)); err == nil && fi.Mode().IsRegular() || w.s.pend.get(got) != nil {
+		w.streamEnd(true, w.n) // the file holds the verified content too
 		w.discard()
 		return out, nil
 	}
@@ -397,7 +428,12 @@ func (w *blobWriter) commit(name, mediaType string, want graph.Digest, wantSize 
 		}
 	}
 	if w.deferred {
-		return w.s.commitLater(w, got, out)
+		n := w.n
+		out, err := w.s.commitLater(w, got, out)
+		if err == nil {
+			w.streamEnd(true, n)
+		}
+		return out, err
 	}
 	if err := w.f.Sync(); err != nil {
 		return graph.Output{}, fmt.Errorf("cache: blob %s: sync: %w", got, err)
@@ -405,6 +441,7 @@ func (w *blobWriter) commit(name, mediaType string, want graph.Digest, wantSize 
 	if err := w.s.link(w.tmp, got); err != nil {
 		return graph.Output{}, fmt.Errorf("cache: blob %s: %w", got, err)
 	}
+	w.streamEnd(true, w.n)
 	w.discard()
 	return out, nil
 }
@@ -416,6 +453,7 @@ func (w *blobWriter) discard() {
 	}
 	w.done = true
 	w.stopBehind()
+	w.streamEnd(false, 0)
 	w.f.Close()
 	os.Remove(w.tmp)
 }

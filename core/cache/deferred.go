@@ -67,6 +67,7 @@ func (s *Store) commitLater(w *blobWriter, d graph.Digest, out graph.Output) (gr
 	if s.pend.m[d] != nil {
 		// Another writer of this process committed the same blob.
 		s.pend.mu.Unlock()
+		w.streamEnd(true, w.n) // the file holds the verified content too
 		w.discard()
 		return out, nil
 	}

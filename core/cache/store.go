@@ -62,6 +62,9 @@ type Store struct {
 
 	// pend holds the blobs whose durability is under way (CreateDeferred).
 	pend pendingSet
+	// streams holds the blobs being written that readers may follow
+	// (Expect).
+	streams streamSet
 }
 
 // DefaultDir returns the cache directory to use when none is given:
