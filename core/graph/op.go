@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"io"
 )
 
@@ -104,3 +105,55 @@ type TrustingWriter interface {
 	BlobWriter
 	TrustDigest()
 }
+
+// NetworkOp is implemented by ops that mostly wait for the network (a
+// fetch): the engine bounds them apart from the ops that keep CPUs busy, so
+// that a slow download does not hold up the steps that could run
+// meanwhile.
+type NetworkOp interface {
+	Op
+	UsesNetwork() bool
+}
+
+// Streaming. An op may let its users start before it returns: it
+// announces its outputs as soon as it knows them (Announcer), writes the
+// blobs it has yet to write through writers that say which blob they are
+// (StreamingWriter), and users that opted in (StreamingOp) read those blobs
+// through Exec.Open while they are written. A read waits for bytes still
+// to come and ends only once the blob is committed, that is verified; it
+// fails when the producer fails. The engine records a user only after its
+// inputs completed, so nothing built from bytes that failed verification is
+// ever kept.
+
+// Announcer is implemented by the Exec of a running op whose users may
+// start early.
+type Announcer interface {
+	// Announce publishes the outputs the op will return, before it returns.
+	// Every announced blob not yet in the store must be written by the op
+	// through a StreamingWriter. Call it at most once.
+	Announce(outs []Output) error
+}
+
+// StreamingWriter is implemented by blob writers whose content readers of
+// the same process may follow while it is written.
+type StreamingWriter interface {
+	BlobWriter
+	// StreamAs says the blob will be committed as d: Exec.Open of d, for a
+	// blob the op announced, follows this writer. Call it before the first
+	// Write.
+	StreamAs(d Digest)
+}
+
+// StreamingOp is implemented by ops that can start on the announced
+// outputs of their inputs: they read input blobs only through Exec.Open
+// (never Path), and tolerate reads that wait.
+type StreamingOp interface {
+	Op
+	StreamsInputs() bool
+}
+
+// ErrStreamRestarted is wrapped by the error of a read of a streamed blob
+// whose producer started the blob over (a retried download) after the
+// reader had read part of it: the engine runs the reading op again once
+// its inputs are complete.
+var ErrStreamRestarted = errors.New("streamed input started over")

@@ -2,6 +2,7 @@ package solver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,13 +17,59 @@ import (
 type execution struct {
 	s *Solver
 	n *graph.Node
+	c *call // nil when the op runs outside a call
 
 	mu       sync.Mutex
 	temps    []string
 	finished bool
+	// releases end the Expect of every blob the op announced.
+	releases []func(error)
 }
 
-var _ graph.Exec = (*execution)(nil)
+var (
+	_ graph.Exec      = (*execution)(nil)
+	_ graph.Announcer = (*execution)(nil)
+)
+
+// expecter is implemented by stores that let readers follow blobs being
+// written (core/cache.Store): see graph.Announcer.
+type expecter interface {
+	Expect(d graph.Digest) (release func(err error))
+}
+
+// Announce implements graph.Announcer: the users of the node that stream
+// their inputs start on outs, reading the blobs still to be written as the
+// op writes them.
+func (x *execution) Announce(outs []graph.Output) error {
+	st, ok := x.s.store.(expecter)
+	if !ok || x.c == nil {
+		return nil // the users wait for the op to return, as usual
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.finished {
+		return errFinished
+	}
+	if x.releases != nil {
+		return errors.New("announce: outputs announced twice")
+	}
+	x.releases = make([]func(error), 0, len(outs))
+	for _, o := range outs {
+		if err := o.Digest.Validate(); err != nil {
+			return fmt.Errorf("announce: output %q: %w", o.Name, err)
+		}
+		x.releases = append(x.releases, st.Expect(o.Digest))
+	}
+	select {
+	case <-x.c.announced:
+		// A second execution of the node (see evaluate): its users have
+		// the outputs already.
+	default:
+		x.c.early = graph.Result{Key: x.n.Key, Outputs: append([]graph.Output(nil), outs...)}
+		close(x.c.announced)
+	}
+	return nil
+}
 
 func (x *execution) Open(ctx context.Context, d graph.Digest) (io.ReadCloser, error) {
 	return x.s.store.Open(ctx, d)
@@ -123,13 +170,20 @@ func (x *execution) report(ev Event) {
 	}
 }
 
-// finish marks the op as returned and removes its scratch directories.
-func (x *execution) finish() {
+// finish marks the op as returned, with err, ends the streams of the blobs
+// it announced and removes its scratch directories.
+func (x *execution) finish(err error) {
 	x.mu.Lock()
 	x.finished = true
-	temps := x.temps
+	temps, releases := x.temps, x.releases
 	x.temps = nil
 	x.mu.Unlock()
+	if err != nil {
+		err = fmt.Errorf("%s failed: %w", x.n.Name, err)
+	}
+	for _, release := range releases {
+		release(err)
+	}
 	for _, dir := range temps {
 		if err := os.RemoveAll(dir); err != nil {
 			ev := nodeEvent(EventLog, x.n)

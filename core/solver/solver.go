@@ -27,7 +27,8 @@ type config struct {
 
 // WithJobs bounds the number of ops that execute at once (default
 // runtime.NumCPU(); n < 1 means the default). Nodes waiting for their inputs
-// or for a store lock do not count.
+// or for a store lock do not count. Ops that mostly wait for the network
+// (graph.NetworkOp) are bounded by n too, but apart from the others.
 func WithJobs(n int) Option { return func(c *config) { c.jobs = n } }
 
 // WithNoCache makes the solver ignore the action cache when reading: every
@@ -49,10 +50,14 @@ func WithExplain() Option { return func(c *config) { c.explain = true } }
 // so a node is looked up or built at most once per Solver. Use one Solver per
 // build invocation.
 type Solver struct {
-	store   Store
-	cfg     config
-	slots   *semaphore.Weighted
-	eventMu sync.Mutex
+	store Store
+	cfg   config
+	slots *semaphore.Weighted
+	// netSlots bound the ops that mostly wait for the network
+	// (graph.NetworkOp) apart from slots, so that downloads do not keep
+	// the CPUs' slots from the steps that could run meanwhile.
+	netSlots *semaphore.Weighted
+	eventMu  sync.Mutex
 
 	mu       sync.Mutex
 	inflight map[graph.Key]*call
@@ -78,6 +83,11 @@ type call struct {
 	waiters int // guarded by Solver.mu
 	res     graph.Result
 	err     error
+
+	// announced is closed when the op announced its outputs (see
+	// graph.Announcer), early then holds them.
+	announced chan struct{}
+	early     graph.Result
 }
 
 // New returns a Solver that runs ops against store.
@@ -93,6 +103,7 @@ func New(store Store, opts ...Option) *Solver {
 		store:    store,
 		cfg:      cfg,
 		slots:    semaphore.NewWeighted(int64(cfg.jobs)),
+		netSlots: semaphore.NewWeighted(int64(cfg.jobs)),
 		inflight: map[graph.Key]*call{},
 		done:     map[graph.Key]graph.Result{},
 		records:  map[graph.Key]*recording{},
@@ -152,29 +163,60 @@ func (s *Solver) Solve(ctx context.Context, p *graph.Plan) (map[graph.Key]graph.
 // in flight, if any. When ctx is done the caller leaves; the last caller to
 // leave cancels the evaluation and waits for it to stop.
 func (s *Solver) node(ctx context.Context, n *graph.Node) (graph.Result, error) {
+	r, c, err := s.join(ctx, n)
+	if c == nil {
+		return r, err
+	}
+	r, _, err = s.wait(ctx, n, c, false)
+	return r, err
+}
+
+// join returns the result of n when it is known; otherwise it returns the
+// call evaluating n (starting one if none is in flight), with the caller
+// counted as one of its waiters: the caller then waits for it with wait.
+func (s *Solver) join(ctx context.Context, n *graph.Node) (graph.Result, *call, error) {
 	if err := ctx.Err(); err != nil {
-		return graph.Result{}, err
+		return graph.Result{}, nil, err
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if r, ok := s.done[n.Key]; ok {
-		s.mu.Unlock()
-		return r, nil
+		return r, nil, nil
 	}
 	c, ok := s.inflight[n.Key]
 	if !ok {
 		cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		c = &call{done: make(chan struct{}), cancel: cancel}
+		c = &call{done: make(chan struct{}), announced: make(chan struct{}), cancel: cancel}
 		s.inflight[n.Key] = c
 		go s.run(cctx, c, n)
 	}
 	c.waiters++
-	s.mu.Unlock()
+	return graph.Result{}, c, nil
+}
 
+// wait waits for the call c of n, joined by the caller. With early it
+// returns as soon as c's op announced its outputs (announced is then true):
+// the caller stays a waiter of c and must wait for it again, without
+// early, or leave it.
+func (s *Solver) wait(ctx context.Context, n *graph.Node, c *call, early bool) (r graph.Result, announced bool, err error) {
+	ann := c.announced
+	if !early {
+		ann = nil
+	}
 	select {
 	case <-c.done:
-		return c.res, c.err
+		return c.res, false, c.err
+	case <-ann:
+		return c.early, true, nil
 	case <-ctx.Done():
 	}
+	s.leave(n, c)
+	return graph.Result{}, false, ctx.Err()
+}
+
+// leave stops the caller waiting for the call c of n; the last caller to
+// leave cancels it and waits for it to stop.
+func (s *Solver) leave(n *graph.Node, c *call) {
 	s.mu.Lock()
 	c.waiters--
 	last := c.waiters == 0 && s.inflight[n.Key] == c
@@ -188,12 +230,11 @@ func (s *Solver) node(ctx context.Context, n *graph.Node) (graph.Result, error) 
 		c.cancel()
 		<-c.done
 	}
-	return graph.Result{}, ctx.Err()
 }
 
 // run evaluates n for the call c and publishes the outcome.
 func (s *Solver) run(ctx context.Context, c *call, n *graph.Node) {
-	res, err := s.evaluate(ctx, n)
+	res, err := s.evaluate(ctx, c, n)
 	s.mu.Lock()
 	if s.inflight[n.Key] == c {
 		delete(s.inflight, n.Key)
@@ -209,7 +250,7 @@ func (s *Solver) run(ctx context.Context, c *call, n *graph.Node) {
 
 // evaluate looks n up in the action cache and, on a miss, solves its inputs
 // and executes it.
-func (s *Solver) evaluate(ctx context.Context, n *graph.Node) (graph.Result, error) {
+func (s *Solver) evaluate(ctx context.Context, c *call, n *graph.Node) (graph.Result, error) {
 	if !s.cfg.noCache {
 		res, hit, err := s.lookup(n)
 		if err != nil || hit {
@@ -222,9 +263,39 @@ func (s *Solver) evaluate(ctx context.Context, n *graph.Node) (graph.Result, err
 	}
 	s.emit(queued)
 
-	inputs, err := s.inputs(ctx, n)
+	early := false
+	if so, ok := n.Op.(graph.StreamingOp); ok {
+		early = so.StreamsInputs()
+	}
+	inputs, streams, err := s.inputs(ctx, n, early)
 	if err != nil {
 		return graph.Result{}, s.canceled(n, err)
+	}
+	// Inputs still running are waited for before n's result may count, on
+	// every path: n read only what they announced.
+	defer func() {
+		for i, c := range streams {
+			if c != nil {
+				s.leave(n.Inputs[i], c)
+			}
+		}
+	}()
+	complete := func() error {
+		for i, c := range streams {
+			if c == nil {
+				continue
+			}
+			r, _, err := s.wait(ctx, n.Inputs[i], c, false)
+			streams[i] = nil // left by wait, or done
+			if err != nil {
+				return err
+			}
+			if !sameOutputs(r.Outputs, inputs[i].Outputs) {
+				return fmt.Errorf("%s: announced outputs other than it returned", n.Inputs[i].Name)
+			}
+			inputs[i] = r
+		}
+		return nil
 	}
 	unlock, err := s.store.Lock(ctx, n.Key)
 	if err != nil {
@@ -243,13 +314,33 @@ func (s *Solver) evaluate(ctx context.Context, n *graph.Node) (graph.Result, err
 			return res, err
 		}
 	}
-	if err := s.slots.Acquire(ctx, 1); err != nil {
+	slots := s.slots
+	if no, ok := n.Op.(graph.NetworkOp); ok && no.UsesNetwork() {
+		slots = s.netSlots
+	}
+	if err := slots.Acquire(ctx, 1); err != nil {
 		return graph.Result{}, s.canceled(n, err)
 	}
 	start := time.Now()
 	s.emit(nodeEvent(EventStart, n))
-	outs, err := s.exec(ctx, n, inputs)
-	s.slots.Release(1)
+	outs, err := s.exec(ctx, c, n, inputs)
+	if hasStreams(streams) {
+		// What n read of an input that failed since is not to be trusted,
+		// and a failure of n may only be the consequence of the input's.
+		if ierr := complete(); ierr != nil {
+			slots.Release(1)
+			return graph.Result{}, s.canceled(n, ierr)
+		}
+		if errors.Is(err, graph.ErrStreamRestarted) {
+			// An input started a blob over under n: run n again on the
+			// complete inputs.
+			x := nodeEvent(EventLog, n)
+			x.Message = "an input was fetched again: starting over"
+			s.emit(x)
+			outs, err = s.exec(ctx, c, n, inputs)
+		}
+	}
+	slots.Release(1)
 	took := time.Since(start)
 	if err == nil {
 		err = s.verify(outs)
@@ -336,28 +427,65 @@ func (s *Solver) lookup(n *graph.Node) (graph.Result, bool, error) {
 }
 
 // inputs solves the inputs of n in parallel. The first failure cancels the
-// others and is returned as it is (it already names the input).
-func (s *Solver) inputs(ctx context.Context, n *graph.Node) ([]graph.Result, error) {
-	res := make([]graph.Result, len(n.Inputs))
+// others and is returned as it is (it already names the input). With early,
+// an input whose op announced its outputs counts as solved: its call is
+// returned in streams (at its index), and the caller stays one of its
+// waiters.
+func (s *Solver) inputs(ctx context.Context, n *graph.Node, early bool) (res []graph.Result, streams []*call, err error) {
+	res = make([]graph.Result, len(n.Inputs))
+	streams = make([]*call, len(n.Inputs))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, in := range n.Inputs {
 		g.Go(func() error {
-			r, err := s.node(gctx, in)
+			r, c, err := s.join(gctx, in)
+			if c != nil {
+				var announced bool
+				r, announced, err = s.wait(gctx, in, c, early)
+				if announced {
+					streams[i] = c
+				}
+			}
 			res[i] = r
 			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		for i, c := range streams {
+			if c != nil {
+				s.leave(n.Inputs[i], c)
+			}
+		}
+		return nil, nil, err
 	}
-	return res, nil
+	return res, streams, nil
+}
+
+func sameOutputs(a, b []graph.Output) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || a[i].Digest != b[i].Digest || a[i].Size != b[i].Size {
+			return false
+		}
+	}
+	return true
+}
+
+func hasStreams(streams []*call) bool {
+	for _, c := range streams {
+		if c != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // exec runs n's op with an Exec backed by the store, turning a panic into an
 // error.
-func (s *Solver) exec(ctx context.Context, n *graph.Node, inputs []graph.Result) (outs []graph.Output, err error) {
-	x := &execution{s: s, n: n}
-	defer x.finish()
+func (s *Solver) exec(ctx context.Context, c *call, n *graph.Node, inputs []graph.Result) (outs []graph.Output, err error) {
+	x := &execution{s: s, n: n, c: c}
+	defer func() { x.finish(err) }()
 	defer func() {
 		if r := recover(); r != nil {
 			x.Logf("panic: %v\n%s", r, debug.Stack())
