@@ -65,6 +65,10 @@ func (o *Op) Params() ([]byte, error) {
 	}{o.repo.Name(), o.manifest})
 }
 
+// UsesNetwork reports that the step mostly waits for registries
+// (graph.NetworkOp).
+func (o *Op) UsesNetwork() bool { return true }
+
 // Name returns a vertex name for the step: "fetch repository@digest".
 func (o *Op) Name() string { return "fetch " + o.repo.Name() + "@" + string(o.manifest) }
 
@@ -93,8 +97,7 @@ func (o *Op) Exec(ctx context.Context, x graph.Exec, _ []graph.Result) ([]graph.
 		x.Progress(done.Add(n), total)
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(o.jobs)
+	var fetch []int // the blobs to download
 	for i, desc := range descs {
 		outName := "config"
 		if i > 0 {
@@ -104,14 +107,27 @@ func (o *Op) Exec(ctx context.Context, x graph.Exec, _ []graph.Result) ([]graph.
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", subject, outName, err)
 		}
-		out := graph.Output{Name: outName, Digest: d, Size: desc.Size, MediaType: string(desc.MediaType)}
+		outs[i] = graph.Output{Name: outName, Digest: d, Size: desc.Size, MediaType: string(desc.MediaType)}
 		if present(x, d) {
-			outs[i] = out
 			progress(desc.Size)
 			continue
 		}
+		fetch = append(fetch, i)
+	}
+	// The steps after this one may start on the blobs while they download
+	// (see graph.Announcer).
+	if a, ok := x.(graph.Announcer); ok && len(fetch) > 0 {
+		if err := a.Announce(append([]graph.Output{mout}, outs...)); err != nil {
+			return nil, fmt.Errorf("%s: %w", subject, err)
+		}
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(o.jobs)
+	for _, i := range fetch {
+		out := outs[i]
 		g.Go(func() error {
-			what := subject + " " + outName + " " + string(d)
+			what := subject + " " + out.Name + " " + string(out.Digest)
 			got, err := o.download(gctx, x, out, what, progress)
 			outs[i] = got
 			return err
@@ -183,6 +199,10 @@ func (o *Op) download(ctx context.Context, x graph.Exec, out graph.Output, subje
 			// the store would only repeat it.
 			if tw, ok := bw.(graph.TrustingWriter); ok {
 				tw.TrustDigest()
+			}
+			// Steps that stream their inputs read it as it comes.
+			if sw, ok := bw.(graph.StreamingWriter); ok {
+				sw.StreamAs(out.Digest)
 			}
 			w = bw
 			return writerFunc(func(p []byte) (int, error) {

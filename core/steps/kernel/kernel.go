@@ -85,6 +85,10 @@ func (Op) Kind() string { return Kind }
 // Version returns the implementation version.
 func (Op) Version() string { return Version }
 
+// StreamsInputs reports that Op may start on a kernel image still being
+// fetched (graph.StreamingOp): it reads the layers through Exec.Open.
+func (Op) StreamsInputs() bool { return true }
+
 type params struct {
 	Binary          string `json:"binary"`
 	Tar             string `json:"tar"`

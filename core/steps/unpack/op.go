@@ -180,3 +180,7 @@ func (o Op) write(ctx context.Context, create func() (io.Writer, error), layers 
 	}
 	return tw.Close()
 }
+
+// StreamsInputs reports that Op may start on an image still being fetched
+// (graph.StreamingOp): it reads the layers through Exec.Open, in order.
+func (Op) StreamsInputs() bool { return true }
