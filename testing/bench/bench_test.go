@@ -254,6 +254,50 @@ func BenchmarkBuildWarm(b *testing.B) {
 	}
 }
 
+// netRate is the rate at which BenchmarkBuildColdNet's registry serves
+// each response: a registry across a fast network link.
+const netRate = 50 << 20
+
+// BenchmarkBuildColdNet builds each system with an empty cache from a
+// registry that serves every response at netRate, as one across a network
+// would: there, a build's steps should go on while the images download.
+func BenchmarkBuildColdNet(b *testing.B) {
+	for _, sys := range systems {
+		b.Run(sys.name, func(b *testing.B) {
+			s := shared.system(b, sys.name)
+			bin, err := shared.kitBinary()
+			if err != nil {
+				b.Fatal(err)
+			}
+			reg, _ := shared.registry()
+			reg.Throttle(netRate)
+			defer reg.Throttle(0)
+			var wall time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				dir := filepath.Join(shared.dir, sys.name, fmt.Sprintf("net-%d", i))
+				if err := os.Remove(fetch.LockPath(s.spec)); err != nil && !os.IsNotExist(err) {
+					b.Fatal(err)
+				}
+				settle()
+				b.StartTimer()
+				m, err := s.build(context.Background(), bin, filepath.Join(dir, "cache"), filepath.Join(dir, "out"))
+				b.StopTimer()
+				if err != nil {
+					b.Fatal(err)
+				}
+				results.add(s, func(r *row) { r.ColdNet = append(r.ColdNet, m) })
+				wall += m.Wall
+				if err := os.RemoveAll(dir); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(s.layersMB*float64(b.N)/wall.Seconds(), "MB/s")
+		})
+	}
+}
+
 // BenchmarkProxy measures the physical-limit proxy of each system: every
 // layer blob decompressed once, then the initrd's cpio compressed once with
 // a parallel gzip.

@@ -32,6 +32,8 @@ type row struct {
 	// every artifact); Warm re-run where the artifacts already are.
 	WarmNew []measure     `json:"warmNew,omitempty"`
 	Proxy   []proxyResult `json:"proxy,omitempty"`
+	// ColdNet are cold builds from a registry throttled to netRate.
+	ColdNet []measure `json:"coldNet,omitempty"`
 }
 
 type table struct {
@@ -88,7 +90,7 @@ func secs(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()) }
 func report(w io.Writer, dir string) error {
 	var rows []row
 	for _, sys := range systems {
-		if r := results.get(sys.name); len(r.Cold)+len(r.Warm)+len(r.Proxy) > 0 {
+		if r := results.get(sys.name); len(r.Cold)+len(r.Warm)+len(r.Proxy)+len(r.ColdNet) > 0 {
 			rows = append(rows, r)
 		}
 	}
@@ -116,10 +118,13 @@ func report(w io.Writer, dir string) error {
 
 func writeTable(w io.Writer, rows []row) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "system\timages MB\truns\tcold s\twarm s\twarm new dir s\tproxy s\t(dec+gz)\tcold/proxy\twarm/cold\tcpu/wall\tpeak RSS MB\twarm RSS MB\twritten MB\t")
+	fmt.Fprintf(tw, "system\timages MB\truns\tcold s\twarm s\twarm new dir s\tproxy s\t(dec+gz)\tcold/proxy\twarm/cold\tcpu/wall\tpeak RSS MB\twarm RSS MB\twritten MB\tcold at %d MB/s s\t\n", netRate>>20)
 	dash := "-"
 	for _, r := range rows {
-		cold, warm, warmNew, proxy, dec, ratio, wc, cw, rss, wrss, written := dash, dash, dash, dash, dash, dash, dash, dash, dash, dash, dash
+		cold, warm, warmNew, proxy, dec, ratio, wc, cw, rss, wrss, written, net := dash, dash, dash, dash, dash, dash, dash, dash, dash, dash, dash, dash
+		if len(r.ColdNet) > 0 {
+			net = secs(best(r.ColdNet).Wall)
+		}
 		if len(r.WarmNew) > 0 {
 			warmNew = fmt.Sprintf("%.3f", best(r.WarmNew).Wall.Seconds())
 		}
@@ -145,7 +150,7 @@ func writeTable(w io.Writer, rows []row) {
 			wc = fmt.Sprintf("%.3f", wm.Wall.Seconds()/c.Wall.Seconds())
 		}
 		runs := fmt.Sprintf("%d/%d/%d", len(r.Cold), len(r.Warm), len(r.Proxy))
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.System, r.ImagesMB, runs, cold, warm, warmNew, proxy, dec, ratio, wc, cw, rss, wrss, written)
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.System, r.ImagesMB, runs, cold, warm, warmNew, proxy, dec, ratio, wc, cw, rss, wrss, written, net)
 	}
 	tw.Flush()
 	writeTargets(w, rows)

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcr "github.com/google/go-containerregistry/pkg/registry"
@@ -31,6 +32,7 @@ type Registry struct {
 	log       []Request
 	corrupt   map[string]bool
 	failCode  int
+	rate      int64 // bytes per second of each response body; 0: unlimited
 	user, pwd string
 	closed    bool
 }
@@ -162,6 +164,15 @@ func (r *Registry) Fail(code int) {
 	r.failCode = code
 }
 
+// Throttle limits every response body to bytesPerSecond from the next
+// request on, each response on its own, as a registry across a network
+// serves every connection at some rate; 0 lifts the limit.
+func (r *Registry) Throttle(bytesPerSecond int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rate = max(bytesPerSecond, 0)
+}
+
 // Close stops the server; afterwards the address refuses connections.
 func (r *Registry) Close() {
 	r.mu.Lock()
@@ -188,6 +199,7 @@ func (r *Registry) handler(inner http.Handler) http.Handler {
 		code, user, pwd := r.failCode, r.user, r.pwd
 		last := req.URL.Path[strings.LastIndexByte(req.URL.Path, '/')+1:]
 		rec.corrupt = req.Method == http.MethodGet && r.corrupt[last]
+		rec.rate = r.rate
 		r.mu.Unlock()
 		if code != 0 {
 			http.Error(rec, fmt.Sprintf(`{"errors":[{"code":"UNKNOWN","message":"injected failure %d"}]}`, code), code)
@@ -207,13 +219,17 @@ func (r *Registry) handler(inner http.Handler) http.Handler {
 	})
 }
 
-// recorder captures the status and flips the first body byte of corrupted
-// responses.
+// recorder captures the status, flips the first body byte of corrupted
+// responses and paces throttled ones.
 type recorder struct {
 	http.ResponseWriter
 	status  int
 	corrupt bool
 	flipped bool
+
+	rate    int64 // bytes per second, 0: unlimited
+	sent    int64
+	started time.Time
 }
 
 func (w *recorder) WriteHeader(code int) {
@@ -222,6 +238,35 @@ func (w *recorder) WriteHeader(code int) {
 }
 
 func (w *recorder) Write(p []byte) (int, error) {
+	if w.rate > 0 {
+		return w.paced(p)
+	}
+	return w.write(p)
+}
+
+// paced writes p in pieces, sleeping so that the body goes at w.rate.
+func (w *recorder) paced(p []byte) (int, error) {
+	if w.started.IsZero() {
+		w.started = time.Now()
+	}
+	n := 0
+	for len(p) > 0 {
+		k, err := w.write(p[:min(len(p), 32<<10)])
+		n += k
+		w.sent += int64(k)
+		p = p[k:]
+		if err != nil {
+			return n, err
+		}
+		due := time.Duration(float64(w.sent) / float64(w.rate) * float64(time.Second))
+		if d := due - time.Since(w.started); d > 0 {
+			time.Sleep(d)
+		}
+	}
+	return n, nil
+}
+
+func (w *recorder) write(p []byte) (int, error) {
 	if w.corrupt && !w.flipped && len(p) > 0 && w.status == http.StatusOK {
 		q := append([]byte(nil), p...)
 		q[0] ^= 0xff

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"testing"
@@ -131,4 +132,43 @@ func TestServe(t *testing.T) {
 	if _, err := Serve(r.Host() + "x"); err == nil {
 		t.Error("bad address accepted")
 	}
+}
+
+// TestThrottle checks that a throttled registry takes at least the time
+// its rate allows to serve a blob, and serves it whole.
+func TestThrottle(t *testing.T) {
+	body := make([]byte, 1<<20) // random: it stays 1 MiB compressed
+	rnd := rand.New(rand.NewPCG(7, 7))
+	for i := range body {
+		body[i] = byte(rnd.Uint32())
+	}
+	img, err := imagegen.Image(imagegen.Config{}, []imagegen.File{imagegen.Reg("blob", string(body))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Start(t)
+	d := r.Push(t, "kit/slow:1", img)
+	ls, _ := img.Layers()
+	ld, _ := ls[0].Digest()
+	size, _ := ls[0].Size()
+	const rate = 4 << 20
+	r.Throttle(rate)
+	l, err := remote.Layer(d.Context().Digest(ld.String()), fast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	rc, err := l.Compressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, rc) // verified against ld
+	rc.Close()
+	if err != nil || n != size {
+		t.Fatalf("read %d of %d bytes: %v", n, size, err)
+	}
+	if min := time.Duration(float64(size-32<<10) / rate * float64(time.Second)); time.Since(start) < min {
+		t.Fatalf("%d bytes in %v at %d B/s: not throttled (at least %v)", size, time.Since(start), rate, min)
+	}
+	r.Throttle(0)
 }
