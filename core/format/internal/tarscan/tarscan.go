@@ -101,6 +101,13 @@ func headerOnly(t byte) bool {
 
 // posReader is a buffered io.ReadSeeker over an io.ReaderAt that knows its
 // position; seeking is free.
+//
+// archive/tar skips a member's data by seeking to its last byte and
+// reading that byte: the read that follows a long seek fills only
+// farFill bytes (the byte, the padding, the next header and its PAX
+// records, mostly), not the whole buffer, which would read the start of
+// the next member's data for nothing when it is large. Reads that follow
+// on fill it whole: a run of small members costs one read.
 type posReader struct {
 	ra     io.ReaderAt
 	size   int64
@@ -108,7 +115,11 @@ type posReader struct {
 	buf    []byte
 	bufOff int64
 	bufLen int
+	far    bool // the last seek went past the buffer
 }
+
+// farFill is what a read right after a long seek fills of the buffer.
+const farFill = 4 << 10
 
 func (r *posReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
@@ -123,7 +134,10 @@ func (r *posReader) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	dst := r.buf
-	direct := len(p) >= len(r.buf)
+	if r.far {
+		dst, r.far = r.buf[:min(farFill, len(r.buf))], false
+	}
+	direct := len(p) >= len(dst)
 	if direct {
 		dst = p
 	}
@@ -161,6 +175,9 @@ func (r *posReader) Seek(off int64, whence int) (int64, error) {
 	}
 	if abs < 0 {
 		return 0, errors.New("tarscan: negative position")
+	}
+	if abs > r.bufOff+int64(r.bufLen) || abs < r.bufOff {
+		r.far = true
 	}
 	r.pos = abs
 	return abs, nil
