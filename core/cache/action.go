@@ -159,7 +159,7 @@ func (s *Store) PutAction(a *graph.Action) error {
 	if err := s.syncBlobs(); err != nil {
 		return fmt.Errorf("cache: put action %s (%s): %w", a.Key, a.Name, err)
 	}
-	if err := s.writeAtomic(s.actionPath(a.Key), b, syncFile); err != nil {
+	if err := s.writeAtomic(s.actionPath(a.Key), b, syncLazy); err != nil {
 		return fmt.Errorf("cache: put action %s (%s): %w", a.Key, a.Name, err)
 	}
 	if a.Name != "" {

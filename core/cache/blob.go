@@ -226,6 +226,7 @@ func (w *blobWriter) startBehind() {
 	}
 	f, dg, off := w.f, w.dg, int64(0)
 	st := w.stream
+	writeback := w.s.sync() // nothing waits for the disk otherwise
 	b.done.Add(2)
 	go func() {
 		defer b.done.Done()
@@ -240,7 +241,7 @@ func (w *blobWriter) startBehind() {
 						st.advance(w, off)
 					}
 				}
-				if off-started >= writebackChunk {
+				if writeback && off-started >= writebackChunk {
 					startWriteback(f, started, off-started)
 					started = off
 				}
@@ -435,7 +436,7 @@ func (w *blobWriter) commit(name, mediaType string, want graph.Digest, wantSize 
 		}
 		return out, err
 	}
-	if err := w.f.Sync(); err != nil {
+	if err := w.s.fsync(w.f); err != nil {
 		return graph.Output{}, fmt.Errorf("cache: blob %s: sync: %w", got, err)
 	}
 	if err := w.s.link(w.tmp, got); err != nil {

@@ -80,7 +80,7 @@ func (s *Store) commitLater(w *blobWriter, d graph.Digest, out graph.Output) (gr
 	w.done = true
 	f, tmp := w.f, w.tmp
 	go func() {
-		err := f.Sync()
+		err := s.fsync(f)
 		if err == nil {
 			err = s.link(tmp, d)
 		}

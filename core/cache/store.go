@@ -65,6 +65,10 @@ type Store struct {
 	// streams holds the blobs being written that readers may follow
 	// (Expect).
 	streams streamSet
+
+	// boot is the boot ID under which the store writes lazily (see
+	// Durability), "" when it syncs every blob and entry it writes.
+	boot string
 }
 
 // DefaultDir returns the cache directory to use when none is given:
@@ -116,6 +120,9 @@ func Open(dir string) (*Store, error) {
 		return nil, err
 	}
 	if _, _, err := s.sweepTemp(0, false); err != nil {
+		return nil, err
+	}
+	if err := s.openDurability(); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -204,6 +211,10 @@ const (
 	// content, the old one, or an empty or damaged file. For entries that
 	// are only hints (names/), which readers check and ignore when damaged.
 	syncNone
+	// syncLazy is syncFile unless the store's durability is lazy (see
+	// Durability), syncNone then. For action entries: after a crash,
+	// recovery removes those it cannot decode.
+	syncLazy
 )
 
 // writeAtomic replaces the file at dst with content through a temp file
@@ -224,6 +235,9 @@ func (s *Store) writeAtomic(dst string, content []byte, durability int) error {
 	if err := f.Chmod(0o644); err != nil {
 		return fmt.Errorf("cache: chmod %s: %w", tmp, err)
 	}
+	if durability == syncLazy && !s.sync() {
+		durability = syncNone
+	}
 	if durability != syncNone {
 		if err := f.Sync(); err != nil {
 			return fmt.Errorf("cache: sync %s: %w", tmp, err)
@@ -243,6 +257,9 @@ func (s *Store) writeAtomic(dst string, content []byte, durability int) error {
 // the disk before the action is. One sync covers every blob committed
 // before it, however many.
 func (s *Store) syncBlobs() error {
+	if !s.sync() {
+		return nil // the blobs are not synced either: see Durability
+	}
 	n := s.linked.Load()
 	if s.synced.Load() >= n {
 		return nil

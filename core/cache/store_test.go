@@ -33,6 +33,14 @@ func TestConformance(t *testing.T) {
 	cachetest.Run(t, func(t *testing.T) solver.Store { return newStore(t) })
 }
 
+// TestConformanceSync runs the conformance tests on a store that syncs
+// every blob and entry as it writes it (see cache's notes on durability).
+func TestConformanceSync(t *testing.T) {
+	t.Setenv("KIT_CACHE_SYNC", "1")
+	cachetest.Run(t, func(t *testing.T) solver.Store { return newStore(t) })
+	t.Run("deferred", TestConformanceDeferred)
+}
+
 // listDir returns the names under dir (relative to the store).
 func listDir(t *testing.T, s *cache.Store, dir string) []string {
 	t.Helper()
