@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"testing"
+	"testing/iotest"
 
 	"github.com/kitbuild/kit/core/cache"
 	"github.com/kitbuild/kit/core/graph"
@@ -176,5 +177,53 @@ func TestTrustDigest(t *testing.T) {
 	}
 	if got, err := os.ReadFile(p); err != nil || !bytes.Equal(got, content) {
 		t.Errorf("stored blob differs (%v)", err)
+	}
+}
+
+// TestReadFrom checks that io.Copy into a blob writer (ReadFrom) stores
+// the same blob as writes, for blobs below and above the buffered head, and
+// that a reader's error is returned and nothing is committed.
+func TestReadFrom(t *testing.T) {
+	for _, size := range []int{0, 100, 64 << 10, 64<<10 + 1, 3<<20 + 7} {
+		s := newStore(t)
+		content := make([]byte, size)
+		for i := range content {
+			content[i] = byte(i*31 + i>>9)
+		}
+		w, err := s.Create(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A reader returning little at a time, and no WriterTo.
+		n, err := io.Copy(w, iotest.HalfReader(bytes.NewReader(content)))
+		if err != nil || n != int64(size) {
+			t.Fatalf("size %d: copied %d, %v", size, n, err)
+		}
+		o, err := w.Commit("out", "", graph.FromBytes(content))
+		if err != nil {
+			t.Fatalf("size %d: %v", size, err)
+		}
+		if o.Size != int64(size) {
+			t.Fatalf("size %d: committed %d bytes", size, o.Size)
+		}
+		r, err := s.Open(context.Background(), o.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(r)
+		r.Close()
+		if !bytes.Equal(got, content) {
+			t.Fatalf("size %d: blob differs", size)
+		}
+	}
+	s := newStore(t)
+	w, err := s.Create(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	boom := errors.New("connection reset")
+	if _, err := io.Copy(w, io.MultiReader(bytes.NewReader(make([]byte, 200<<10)), iotest.ErrReader(boom))); !errors.Is(err, boom) {
+		t.Fatalf("copy from a failing reader: %v", err)
 	}
 }

@@ -367,6 +367,59 @@ func (w *blobWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// ReadFrom implements io.ReaderFrom: a large blob is read straight into the
+// buffers that are written behind, without the copy Write makes (io.Copy
+// into a blob writer uses it).
+func (w *blobWriter) ReadFrom(r io.Reader) (int64, error) {
+	var total int64
+	for {
+		if w.done {
+			return total, fmt.Errorf("cache: write to blob %s after commit or close", w.tmp)
+		}
+		if w.err != nil {
+			return total, w.err
+		}
+		if err := w.ctx.Err(); err != nil {
+			w.err = fmt.Errorf("cache: write blob: %w", err)
+			return total, w.err
+		}
+		var buf *[]byte
+		if w.bg == nil {
+			if w.head == nil {
+				w.head = make([]byte, 0, headSize)
+			}
+			if len(w.head) == cap(w.head) {
+				w.startBehind()
+				continue
+			}
+			buf = &w.head
+		} else {
+			if err := w.bg.failed(); err != nil {
+				w.err = fmt.Errorf("cache: write blob %s: %w", w.tmp, err)
+				return total, w.err
+			}
+			if w.cur == nil {
+				w.cur = <-w.bg.free
+			}
+			buf = &w.cur.b
+		}
+		b := *buf
+		n, err := r.Read(b[len(b):cap(b)])
+		*buf = b[:len(b)+n]
+		w.n += int64(n)
+		total += int64(n)
+		if w.bg != nil && len(w.cur.b) == cap(w.cur.b) {
+			w.send()
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
 // Commit verifies the content against want (unless want is empty), makes
 // the blob read-only, syncs it and links it into blobs/. When the blob is
 // already present the new copy is discarded. On any error nothing becomes

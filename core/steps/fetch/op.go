@@ -205,12 +205,10 @@ func (o *Op) download(ctx context.Context, x graph.Exec, out graph.Output, subje
 				sw.StreamAs(out.Digest)
 			}
 			w = bw
-			return writerFunc(func(p []byte) (int, error) {
-				n, err := bw.Write(p)
-				written += int64(n)
-				progress(int64(n))
-				return n, err
-			}), nil
+			return &progressWriter{w: bw, add: func(n int64) {
+				written += n
+				progress(n)
+			}}, nil
 		}, discard)
 	if err != nil {
 		discard()
@@ -230,6 +228,34 @@ func present(x graph.Exec, d graph.Digest) bool {
 	return err == nil
 }
 
-type writerFunc func([]byte) (int, error)
+// progressWriter counts what goes to w, and passes io.Copy's ReadFrom on
+// to it (the store reads a download straight into its buffers).
+type progressWriter struct {
+	w   io.Writer
+	add func(int64)
+}
 
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+func (p *progressWriter) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	p.add(int64(n))
+	return n, err
+}
+
+func (p *progressWriter) ReadFrom(r io.Reader) (int64, error) {
+	rf, ok := p.w.(io.ReaderFrom)
+	if !ok {
+		return io.Copy(struct{ io.Writer }{p}, r)
+	}
+	return rf.ReadFrom(&progressReader{r: r, add: p.add})
+}
+
+type progressReader struct {
+	r   io.Reader
+	add func(int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.add(int64(n))
+	return n, err
+}
