@@ -21,18 +21,19 @@ import (
 // of the system (power loss, kernel panic) can lose them. Such a crash
 // always starts a new boot, with a new boot ID.
 //
-// So where the boot ID is known (Linux), the store does not fsync blobs and
-// action entries as it writes them ("lazy" durability): it notes instead,
-// in boots/<machine>_<boot ID>, from when the writes of this boot may not
-// be on the disk (the checkpoint). A store opened under another boot ID of
-// the same machine recovers from every boot of the machine noted there
-// (those of other machines sharing the cache are theirs to recover from): it hashes the blobs changed since
-// that boot's checkpoint and removes those whose bytes are not their
-// digest's (an action naming one is then a miss), removes the action
-// entries it cannot decode, and only then forgets the boot. The checkpoint
-// moves on when a store opened long after it syncs the file system
-// (syncfs), so that a recovery hashes little more than the last minutes of
-// writes.
+// So where the boot ID is known (Linux), the store does not fsync blobs,
+// action entries and index.json as it writes them ("lazy" durability): it
+// notes instead, in boots/<machine>_<boot ID>, from when the writes of this
+// boot may not be on the disk (the checkpoint). A store opened under
+// another boot ID of the same machine recovers from every boot of the
+// machine noted there (those of other machines sharing the cache are
+// theirs to recover from): it hashes the blobs changed since that boot's
+// checkpoint and removes those whose bytes are not their digest's (an
+// action naming one is then a miss), removes the action entries it cannot
+// decode, empties an index.json it cannot parse, and only then forgets the
+// boot. The checkpoint moves on when a store opened long after it syncs the
+// file system (syncfs), so that a recovery hashes little more than the
+// last minutes of writes.
 //
 // This saves the fsyncs of every build, which on slow or throttled disks
 // can take longer than the build; $KIT_CACHE_SYNC=1 restores them (each
@@ -200,6 +201,14 @@ func (s *Store) recover(since time.Time) error {
 		}
 		if a, err := readAction(p); err == nil && a == nil {
 			os.Remove(p)
+		}
+	}
+	if fi, err := os.Lstat(s.path(indexFile)); err == nil && changed(fi) {
+		if _, err := s.readIndex(); err != nil {
+			// The names of the images go; their blobs stay, for prune.
+			if err := s.writeAtomicSynced(s.path(indexFile), []byte(emptyIndex)); err != nil {
+				return fmt.Errorf("cache %s: recover: %w", s.dir, err)
+			}
 		}
 	}
 	if err := syncFS(s.dir); err != nil {

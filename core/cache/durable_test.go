@@ -184,3 +184,25 @@ func TestLazyDurabilityOtherMachine(t *testing.T) {
 		}
 	}
 }
+
+// TestLazyDurabilityIndex checks that recovery empties an index.json that a
+// crash left unreadable.
+func TestLazyDurabilityIndex(t *testing.T) {
+	dir := t.TempDir()
+	restore := cache.SetBootID("m1", "boot-a")
+	defer restore()
+	if _, err := cache.Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "index.json"), []byte(`{"schemaVersion":`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cache.SetBootID("m1", "boot-b")
+	s, err := cache.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if imgs, err := s.Images(); err != nil || len(imgs) != 0 {
+		t.Fatalf("images after recovery: %v, %v", imgs, err)
+	}
+}

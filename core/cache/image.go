@@ -128,7 +128,7 @@ func (s *Store) updateIndex(ctx context.Context, fn func(*v1.IndexManifest) erro
 	if err := s.syncBlobs(); err != nil {
 		return err
 	}
-	return s.writeAtomic(s.path(indexFile), append(b, '\n'), syncFile)
+	return s.writeAtomic(s.path(indexFile), append(b, '\n'), syncLazy)
 }
 
 // AddImage records a named image in index.json, so that the store (and

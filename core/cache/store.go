@@ -203,17 +203,16 @@ const (
 	// syncAll syncs the file and then its directory: the new content is on
 	// the disk when writeAtomic returns.
 	syncAll = iota
-	// syncFile syncs the file before it is renamed into place, not the
-	// directory: after a crash the name holds the new content or the old
-	// one. For action entries: a lost one is a cache miss.
-	syncFile
 	// syncNone syncs nothing: after a crash the name may hold the new
 	// content, the old one, or an empty or damaged file. For entries that
 	// are only hints (names/), which readers check and ignore when damaged.
 	syncNone
-	// syncLazy is syncFile unless the store's durability is lazy (see
-	// Durability), syncNone then. For action entries: after a crash,
-	// recovery removes those it cannot decode.
+	// syncLazy syncs the file before it is renamed into place, not the
+	// directory, unless the store's durability is lazy (see Durability):
+	// then nothing. After a crash the name holds the new content or the old
+	// one (synced), or possibly a damaged file (lazy), which recovery
+	// removes (action entries) or empties (index.json). A lost action entry
+	// is a cache miss.
 	syncLazy
 )
 
