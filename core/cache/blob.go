@@ -170,8 +170,9 @@ var _ graph.BlobWriter = (*blobWriter)(nil)
 
 // Write-behind parameters: the size up to which a blob is buffered and
 // written at Commit (headSize) and past which it is written behind, the
-// buffers in flight (memory per large blob being written: behindBuffers ×
-// behindBufSize), and how often writeback to the disk is started.
+// buffers in flight (memory per large blob being written: at most
+// behindBuffers × behindBufSize, made only while the disk falls behind),
+// and how often writeback to the disk is started.
 const (
 	headSize       = 64 << 10
 	behindBufSize  = 1 << 20
@@ -194,6 +195,7 @@ type behind struct {
 	write chan *chunk
 	hash  chan *chunk
 	free  chan *chunk
+	made  int            // buffers allocated so far, at most behindBuffers
 	done  sync.WaitGroup // both goroutines
 	err   atomic.Pointer[error]
 }
@@ -215,14 +217,28 @@ func (b *behind) release(c *chunk) {
 	}
 }
 
+// next returns a free buffer: one the goroutines are done with, else a
+// new one while fewer than behindBuffers were made, else the first one
+// they are done with. A writer that the disk keeps up with makes one or
+// two.
+func (b *behind) next() *chunk {
+	select {
+	case c := <-b.free:
+		return c
+	default:
+	}
+	if b.made < behindBuffers {
+		b.made++
+		return &chunk{b: make([]byte, 0, behindBufSize)}
+	}
+	return <-b.free
+}
+
 func (w *blobWriter) startBehind() {
 	b := &behind{
 		write: make(chan *chunk, behindBuffers),
 		hash:  make(chan *chunk, behindBuffers),
 		free:  make(chan *chunk, behindBuffers),
-	}
-	for range behindBuffers {
-		b.free <- &chunk{b: make([]byte, 0, behindBufSize)}
 	}
 	f, dg, off := w.f, w.dg, int64(0)
 	st := w.stream
@@ -351,7 +367,7 @@ func (w *blobWriter) Write(p []byte) (int, error) {
 	}
 	for rest := p; len(rest) > 0; {
 		if w.cur == nil {
-			w.cur = <-w.bg.free
+			w.cur = w.bg.next()
 		}
 		b := w.cur.b
 		k := copy(b[len(b):cap(b)], rest)
@@ -399,7 +415,7 @@ func (w *blobWriter) ReadFrom(r io.Reader) (int64, error) {
 				return total, w.err
 			}
 			if w.cur == nil {
-				w.cur = <-w.bg.free
+				w.cur = w.bg.next()
 			}
 			buf = &w.cur.b
 		}
