@@ -275,6 +275,19 @@ func (r *streamReader) next() (limit int64, end bool, wait <-chan struct{}, err 
 	return limit, false, st.changed, nil
 }
 
+// StreamIntact reports whether every byte r returned belongs to the blob
+// as committed: r returned none, or all from the copy that was committed.
+// A reader that read part of a copy its writer abandoned (a download that
+// failed verification, then retried) is not intact even when it stopped
+// reading before it could notice; what was made from it must be made
+// again.
+func (r *streamReader) StreamIntact() bool {
+	st := r.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return r.off == 0 || r.gen < 0 || st.done && r.gen == st.doneGen
+}
+
 func (r *streamReader) Close() error {
 	if r.f != nil {
 		err := r.f.Close()

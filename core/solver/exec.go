@@ -24,6 +24,9 @@ type execution struct {
 	finished bool
 	// releases end the Expect of every blob the op announced.
 	releases []func(error)
+	// streamed are the readers of blobs that were being written when the
+	// op opened them.
+	streamed []streamIntact
 }
 
 var (
@@ -72,7 +75,32 @@ func (x *execution) Announce(outs []graph.Output) error {
 }
 
 func (x *execution) Open(ctx context.Context, d graph.Digest) (io.ReadCloser, error) {
-	return x.s.store.Open(ctx, d)
+	rc, err := x.s.store.Open(ctx, d)
+	if si, ok := rc.(streamIntact); ok && err == nil {
+		x.mu.Lock()
+		x.streamed = append(x.streamed, si)
+		x.mu.Unlock()
+	}
+	return rc, err
+}
+
+// streamIntact is implemented by the readers of blobs that were still
+// being written when opened (core/cache streams).
+type streamIntact interface {
+	StreamIntact() bool
+}
+
+// intact reports whether every streamed blob the op read was read as
+// committed (see core/cache's streamReader.StreamIntact).
+func (x *execution) intact() bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, si := range x.streamed {
+		if !si.StreamIntact() {
+			return false
+		}
+	}
+	return true
 }
 
 func (x *execution) Path(d graph.Digest) (string, error) { return x.s.store.Path(d) }

@@ -323,7 +323,7 @@ func (s *Solver) evaluate(ctx context.Context, c *call, n *graph.Node) (graph.Re
 	}
 	start := time.Now()
 	s.emit(nodeEvent(EventStart, n))
-	outs, err := s.exec(ctx, c, n, inputs)
+	outs, intact, err := s.exec(ctx, c, n, inputs)
 	if hasStreams(streams) {
 		// What n read of an input that failed since is not to be trusted,
 		// and a failure of n may only be the consequence of the input's.
@@ -331,13 +331,15 @@ func (s *Solver) evaluate(ctx context.Context, c *call, n *graph.Node) (graph.Re
 			slots.Release(1)
 			return graph.Result{}, s.canceled(n, ierr)
 		}
-		if errors.Is(err, graph.ErrStreamRestarted) {
-			// An input started a blob over under n: run n again on the
+		if !intact() {
+			// An input started a blob over (a download that failed
+			// verification, then retried) after n had read part of it:
+			// whatever n made of it, or failed on, it runs again on the
 			// complete inputs.
 			x := nodeEvent(EventLog, n)
 			x.Message = "an input was fetched again: starting over"
 			s.emit(x)
-			outs, err = s.exec(ctx, c, n, inputs)
+			outs, _, err = s.exec(ctx, c, n, inputs)
 		}
 	}
 	slots.Release(1)
@@ -483,8 +485,13 @@ func hasStreams(streams []*call) bool {
 
 // exec runs n's op with an Exec backed by the store, turning a panic into an
 // error.
-func (s *Solver) exec(ctx context.Context, c *call, n *graph.Node, inputs []graph.Result) (outs []graph.Output, err error) {
+//
+// intact tells, once the inputs are complete, whether every blob the op
+// read while it was being written was read as committed (see
+// execution.intact).
+func (s *Solver) exec(ctx context.Context, c *call, n *graph.Node, inputs []graph.Result) (outs []graph.Output, intact func() bool, err error) {
 	x := &execution{s: s, n: n, c: c}
+	intact = x.intact
 	defer func() { x.finish(err) }()
 	defer func() {
 		if r := recover(); r != nil {
@@ -492,7 +499,8 @@ func (s *Solver) exec(ctx context.Context, c *call, n *graph.Node, inputs []grap
 			outs, err = nil, fmt.Errorf("panic: %v", r)
 		}
 	}()
-	return n.Op.Exec(ctx, x, inputs)
+	outs, err = n.Op.Exec(ctx, x, inputs)
+	return outs, intact, err
 }
 
 // verify checks that every output is well formed and present in the store.
