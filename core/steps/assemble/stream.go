@@ -10,6 +10,7 @@ import (
 	"sort"
 
 	"github.com/kitbuild/kit/core/graph"
+	"github.com/kitbuild/kit/core/internal/seekbuf"
 )
 
 // opener opens the contents of an entry; it may be called after the stream
@@ -55,7 +56,11 @@ func openTar(open func() (*os.File, error), blob blobRange, prefix string, progr
 	if err != nil {
 		return nil, err
 	}
-	pr := &posReader{f: f, progress: progress}
+	pr, err := newPosReader(f, progress)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
 	return &tarStream{blob: blob, reopen: open, prefix: prefix, f: f, pr: pr, tr: tar.NewReader(pr)}, nil
 }
 
@@ -75,7 +80,7 @@ func (s *tarStream) next() (*tar.Header, error) {
 		return nil, fmt.Errorf("entry %s: names are not sorted and unique (it follows %s)", h.Name, s.last)
 	}
 	s.last = h.Name
-	s.off = s.pr.pos
+	s.off = s.pr.pos()
 	h.Name = join(s.prefix, h.Name)
 	if h.Typeflag == tar.TypeLink {
 		h.Linkname = join(s.prefix, h.Linkname)
@@ -117,17 +122,26 @@ type sectionCloser struct {
 	io.Closer
 }
 
-// posReader tracks the position in a file read by archive/tar, which skips
-// contents by seeking when it can.
+// posReader reads a file for archive/tar through a seekbuf.Reader (one
+// read for a run of headers; skipped data is never read) and counts what
+// it consumes in progress.
 type posReader struct {
-	f        *os.File
-	pos      int64
+	r        *seekbuf.Reader
 	progress *int64
 }
 
+func newPosReader(f *os.File, progress *int64) (*posReader, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return &posReader{r: seekbuf.New(f, fi.Size(), 64<<10), progress: progress}, nil
+}
+
+func (r *posReader) pos() int64 { return r.r.Pos() }
+
 func (r *posReader) Read(p []byte) (int, error) {
-	n, err := r.f.Read(p)
-	r.pos += int64(n)
+	n, err := r.r.Read(p)
 	if r.progress != nil {
 		*r.progress += int64(n)
 	}
@@ -135,12 +149,10 @@ func (r *posReader) Read(p []byte) (int, error) {
 }
 
 func (r *posReader) Seek(offset int64, whence int) (int64, error) {
-	n, err := r.f.Seek(offset, whence)
-	if err == nil {
-		if r.progress != nil {
-			*r.progress += n - r.pos
-		}
-		r.pos = n
+	before := r.r.Pos()
+	n, err := r.r.Seek(offset, whence)
+	if err == nil && r.progress != nil {
+		*r.progress += n - before
 	}
 	return n, err
 }

@@ -2,10 +2,11 @@ package tarscan
 
 import (
 	"archive/tar"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/kitbuild/kit/core/internal/seekbuf"
 )
 
 // Entry is one member of a tar archive.
@@ -33,16 +34,17 @@ func (e Entry) DataSize() int64 {
 // Scanner reads members one after the other. It never reads file data:
 // the tar reader skips it by seeking.
 type Scanner struct {
-	r   *posReader
-	tr  *tar.Reader
-	end int64
-	err error
+	r    *seekbuf.Reader
+	size int64
+	tr   *tar.Reader
+	end  int64
+	err  error
 }
 
 // New returns a scanner over the size bytes of ra.
 func New(ra io.ReaderAt, size int64) *Scanner {
-	r := &posReader{ra: ra, size: size, buf: make([]byte, 64<<10)}
-	return &Scanner{r: r, tr: tar.NewReader(r)}
+	r := seekbuf.New(ra, size, 64<<10)
+	return &Scanner{r: r, size: size, tr: tar.NewReader(r)}
 }
 
 // Next returns the next member, or io.EOF after the last one. Sparse
@@ -74,13 +76,13 @@ func (s *Scanner) next() (Entry, error) {
 			return Entry{}, fmt.Errorf("tar member %q: sparse files are not supported", hdr.Name)
 		}
 	}
-	e := Entry{Header: hdr, Start: s.end, Data: s.r.pos}
+	e := Entry{Header: hdr, Start: s.end, Data: s.r.Pos()}
 	n := e.DataSize()
 	if n < 0 {
 		return Entry{}, fmt.Errorf("tar member %q: negative size", hdr.Name)
 	}
 	e.End = e.Data + (n+511)&^511
-	if e.End > s.r.size || e.End < e.Data {
+	if e.End > s.size || e.End < e.Data {
 		return Entry{}, fmt.Errorf("tar member %q: %d data bytes (padded to 512) run past the end of the archive: %w", hdr.Name, n, io.ErrUnexpectedEOF)
 	}
 	s.end = e.End
@@ -97,88 +99,4 @@ func headerOnly(t byte) bool {
 		return true
 	}
 	return false
-}
-
-// posReader is a buffered io.ReadSeeker over an io.ReaderAt that knows its
-// position; seeking is free.
-//
-// archive/tar skips a member's data by seeking to its last byte and
-// reading that byte: the read that follows a long seek fills only
-// farFill bytes (the byte, the padding, the next header and its PAX
-// records, mostly), not the whole buffer, which would read the start of
-// the next member's data for nothing when it is large. Reads that follow
-// on fill it whole: a run of small members costs one read.
-type posReader struct {
-	ra     io.ReaderAt
-	size   int64
-	pos    int64
-	buf    []byte
-	bufOff int64
-	bufLen int
-	far    bool // the last seek went past the buffer
-}
-
-// farFill is what a read right after a long seek fills of the buffer.
-const farFill = 4 << 10
-
-func (r *posReader) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	if r.pos >= r.size {
-		return 0, io.EOF
-	}
-	if r.pos >= r.bufOff && r.pos < r.bufOff+int64(r.bufLen) {
-		n := copy(p, r.buf[r.pos-r.bufOff:r.bufLen])
-		r.pos += int64(n)
-		return n, nil
-	}
-	dst := r.buf
-	if r.far {
-		dst, r.far = r.buf[:min(farFill, len(r.buf))], false
-	}
-	direct := len(p) >= len(dst)
-	if direct {
-		dst = p
-	}
-	if rem := r.size - r.pos; int64(len(dst)) > rem {
-		dst = dst[:rem]
-	}
-	n, err := r.ra.ReadAt(dst, r.pos)
-	if n == 0 {
-		if err == nil || err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return 0, err
-	}
-	if direct {
-		r.pos += int64(n)
-		return n, nil
-	}
-	r.bufOff, r.bufLen = r.pos, n
-	n = copy(p, r.buf[:n])
-	r.pos += int64(n)
-	return n, nil
-}
-
-func (r *posReader) Seek(off int64, whence int) (int64, error) {
-	var abs int64
-	switch whence {
-	case io.SeekStart:
-		abs = off
-	case io.SeekCurrent:
-		abs = r.pos + off
-	case io.SeekEnd:
-		abs = r.size + off
-	default:
-		return 0, errors.New("tarscan: invalid whence")
-	}
-	if abs < 0 {
-		return 0, errors.New("tarscan: negative position")
-	}
-	if abs > r.bufOff+int64(r.bufLen) || abs < r.bufOff {
-		r.far = true
-	}
-	r.pos = abs
-	return abs, nil
 }
