@@ -324,11 +324,11 @@ func (s *Solver) evaluate(ctx context.Context, c *call, n *graph.Node) (graph.Re
 	start := time.Now()
 	s.emit(nodeEvent(EventStart, n))
 	outs, intact, err := s.exec(ctx, c, n, inputs)
+	slots.Release(1)
 	if hasStreams(streams) {
 		// What n read of an input that failed since is not to be trusted,
 		// and a failure of n may only be the consequence of the input's.
 		if ierr := complete(); ierr != nil {
-			slots.Release(1)
 			return graph.Result{}, s.canceled(n, ierr)
 		}
 		if !intact() {
@@ -339,10 +339,13 @@ func (s *Solver) evaluate(ctx context.Context, c *call, n *graph.Node) (graph.Re
 			x := nodeEvent(EventLog, n)
 			x.Message = "an input was fetched again: starting over"
 			s.emit(x)
+			if err := slots.Acquire(ctx, 1); err != nil {
+				return graph.Result{}, s.canceled(n, err)
+			}
 			outs, _, err = s.exec(ctx, c, n, inputs)
+			slots.Release(1)
 		}
 	}
-	slots.Release(1)
 	took := time.Since(start)
 	if err == nil {
 		err = s.verify(outs)
