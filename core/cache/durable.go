@@ -84,7 +84,7 @@ func (s *Store) openDurability() error {
 	boot = prefix + boot
 	dir := s.path(bootsDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("cache %s: %w", s.dir, err)
+		return nil // a cache we cannot write to: nothing is written lazily
 	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -128,8 +128,11 @@ func (s *Store) openDurability() error {
 	s.boot = boot
 	switch {
 	case current == nil:
-		// Nothing this boot wrote lazily yet: from now on it may.
-		return s.writeCheckpoint(time.Now().Add(-checkpointSlack))
+		// Nothing this boot wrote lazily yet: from now on it may, once
+		// that is noted.
+		if err := s.writeCheckpoint(time.Now().Add(-checkpointSlack)); err != nil {
+			s.boot = "" // not noted: write and sync as before
+		}
 	case time.Since(*current) > checkpointAge:
 		// Everything written before now reaches the disk with syncfs; the
 		// build need not wait for it.
