@@ -149,7 +149,7 @@ func (s *Store) openDurability() error {
 // writeCheckpoint notes t as the checkpoint of the current boot, durably.
 func (s *Store) writeCheckpoint(t time.Time) error {
 	b := []byte(strconv.FormatInt(t.UnixNano(), 10) + "\n")
-	if err := s.writeAtomicSynced(filepath.Join(s.path(bootsDir), s.boot), b); err != nil {
+	if err := s.writeAtomic(filepath.Join(s.path(bootsDir), s.boot), b, syncAll); err != nil {
 		return fmt.Errorf("cache %s: boot note: %w", s.dir, err)
 	}
 	return nil
@@ -209,7 +209,7 @@ func (s *Store) recover(since time.Time) error {
 	if fi, err := os.Lstat(s.path(indexFile)); err == nil && changed(fi) {
 		if _, err := s.readIndex(); err != nil {
 			// The names of the images go; their blobs stay, for prune.
-			if err := s.writeAtomicSynced(s.path(indexFile), []byte(emptyIndex)); err != nil {
+			if err := s.writeAtomic(s.path(indexFile), []byte(emptyIndex), syncAll); err != nil {
 				return fmt.Errorf("cache %s: recover: %w", s.dir, err)
 			}
 		}
@@ -232,28 +232,4 @@ func hashesTo(p string, d graph.Digest) (bool, error) {
 		return false, err
 	}
 	return dg.Digest() == d, nil
-}
-
-// writeAtomicSynced replaces the file at p with b through a synced temp
-// file, and syncs its directory.
-func (s *Store) writeAtomicSynced(p string, b []byte) error {
-	f, err := s.createTemp("write-")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		f.Close()
-		os.Remove(tmp)
-	}()
-	if _, err := f.Write(b); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(p))
 }

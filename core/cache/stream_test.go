@@ -77,6 +77,17 @@ func readAsync(r io.Reader) *reading {
 	return rd
 }
 
+// openReading opens the blob d of s and reads it on a goroutine.
+func openReading(t *testing.T, s *cache.Store, ctx context.Context, d graph.Digest) *reading {
+	t.Helper()
+	r, err := s.Open(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return readAsync(r)
+}
+
 // atLeast waits until rd has read n bytes.
 func (rd *reading) atLeast(t *testing.T, n int64) {
 	t.Helper()
@@ -115,12 +126,7 @@ func TestStreamFollowsWriter(t *testing.T) {
 			content, d := streamContent()
 			release := s.Expect(d)
 			defer release(nil)
-			r, err := s.Open(context.Background(), d)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
-			rd := readAsync(r)
+			rd := openReading(t, s, context.Background(), d)
 			w := streamWriter(t, s, d, deferred)
 			defer w.Close()
 			half := len(content) / 2
@@ -176,12 +182,7 @@ func TestStreamSmallBlob(t *testing.T) {
 	d := graph.FromBytes(content)
 	release := s.Expect(d)
 	defer release(nil)
-	r, err := s.Open(context.Background(), d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	rd := readAsync(r)
+	rd := openReading(t, s, context.Background(), d)
 	w := streamWriter(t, s, d, false)
 	defer w.Close()
 	if _, err := w.Write(content); err != nil {
@@ -205,12 +206,7 @@ func TestStreamRestart(t *testing.T) {
 	content, d := streamContent()
 	release := s.Expect(d)
 	defer release(nil)
-	r1, err := s.Open(context.Background(), d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r1.Close()
-	rd1 := readAsync(r1)
+	rd1 := openReading(t, s, context.Background(), d)
 	w := streamWriter(t, s, d, false)
 	if _, err := w.Write(content[:3<<20]); err != nil {
 		t.Fatal(err)
@@ -250,19 +246,14 @@ func TestStreamFailure(t *testing.T) {
 	s := newStore(t)
 	content, d := streamContent()
 	release := s.Expect(d)
-	r, err := s.Open(context.Background(), d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	rd := readAsync(r)
+	rd := openReading(t, s, context.Background(), d)
 	w := streamWriter(t, s, d, false)
 	bad := bytes.Clone(content)
 	bad[len(bad)-1] ^= 1
 	if _, err := w.Write(bad); err != nil {
 		t.Fatal(err)
 	}
-	_, err = w.Commit("out", "", d)
+	_, err := w.Commit("out", "", d)
 	if !errors.Is(err, cache.ErrDigestMismatch) {
 		t.Fatalf("commit of bad content: %v", err)
 	}
@@ -305,12 +296,7 @@ func TestStreamCanceled(t *testing.T) {
 	release := s.Expect(d)
 	defer release(nil)
 	ctx, cancel := context.WithCancel(context.Background())
-	r, err := s.Open(ctx, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	rd := readAsync(r)
+	rd := openReading(t, s, ctx, d)
 	cancel()
 	rd.wait(t)
 	if !errors.Is(rd.err, context.Canceled) {
