@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"runtime/trace"
 	"sync"
 	"time"
 
@@ -502,7 +503,10 @@ func (s *Solver) exec(ctx context.Context, c *call, n *graph.Node, inputs []grap
 			outs, err = nil, fmt.Errorf("panic: %v", r)
 		}
 	}()
+	// Under KIT_TRACE each run of a step is a region named after the step.
+	region := trace.StartRegion(ctx, n.Name)
 	outs, err = n.Op.Exec(ctx, x, inputs)
+	region.End()
 	return outs, intact, err
 }
 

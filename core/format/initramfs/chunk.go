@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"sync"
 
 	"github.com/kitbuild/kit/core/format/internal/tarscan"
 	"github.com/kitbuild/kit/core/internal/ctxio"
@@ -34,10 +35,18 @@ type ChunkKey struct {
 	CRC32C uint32 `json:"crc32c"`
 }
 
+// keyBufs holds keyOf's read buffers: an initrd has hundreds of chunks.
+var keyBufs = sync.Pool{New: func() any {
+	b := make([]byte, 64<<10)
+	return &b
+}}
+
 // keyOf computes the key of the size bytes of src at off.
 func keyOf(ctx context.Context, src io.ReaderAt, off, size int64) (ChunkKey, error) {
 	k := ChunkKey{Size: size}
-	buf := make([]byte, 64<<10)
+	bp := keyBufs.Get().(*[]byte)
+	defer keyBufs.Put(bp)
+	buf := *bp
 	r := io.NewSectionReader(ctxio.ReaderAt(ctx, src), off, size)
 	for {
 		n, err := r.Read(buf)
