@@ -105,6 +105,8 @@ func TestTargets(t *testing.T) {
 		return measure{Wall: sec(wall), User: sec(cpu), MaxRSS: rssMB * 1e6}
 	}
 	proxy := []proxyResult{{Decompress: sec(4), Compress: sec(6)}}
+	defer func(n int) { cores = n }(cores)
+	cores = 2
 	tests := []struct {
 		name string
 		rows []row
@@ -113,11 +115,11 @@ func TestTargets(t *testing.T) {
 		{"all met", []row{
 			{System: "medium", ImagesMB: 100, Cold: []measure{run(5, 9, 150)}, Warm: []measure{run(0.1, 0.1, 30)}, Proxy: proxy},
 			{System: "large", ImagesMB: 300, Cold: []measure{run(14, 25, 160)}, Warm: []measure{run(0.2, 0.1, 30)}, Proxy: proxy},
-		}, []string{"ok   large: cold/proxy 1.40", "ok   large: peak RSS 160 MB", "ok   peak RSS flat", "ok   large: warm/cold 0.014"}},
+		}, []string{"ok   large: cold/proxy 1.40 ≤ 1.50 (cpu floor/proxy 1.25)", "ok   large: peak RSS 160 MB", "ok   peak RSS flat", "ok   large: warm/cold 0.014"}},
 		{"missed", []row{
 			{System: "medium", ImagesMB: 100, Cold: []measure{run(5, 5, 100)}},
 			{System: "large", ImagesMB: 300, Cold: []measure{run(20, 20, 300), run(16, 20, 200), run(30, 30, 200)}, Warm: []measure{run(2, 1, 30)}, Proxy: proxy},
-		}, []string{"MISS large: cold/proxy 1.60", "MISS large: peak RSS 300 MB", "MISS peak RSS flat", "MISS large: warm/cold 0.125", "MISS large: cold cpu/wall 1.25", "MISS medium: cold cpu/wall 1.00"}},
+		}, []string{"MISS large: cold/proxy 1.60 ≤ 1.50 (cpu floor/proxy 1.00)", "MISS large: peak RSS 300 MB", "MISS peak RSS flat", "MISS large: warm/cold 0.125", "MISS large: cold cpu/wall 1.25", "MISS medium: cold cpu/wall 1.00"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -116,12 +117,23 @@ func report(w io.Writer, dir string) error {
 	return os.WriteFile(filepath.Join(dir, "results.json"), append(j, '\n'), 0o644)
 }
 
+// cpuFloor is the wall time a build would take with its CPU time spread
+// evenly over every core: no build doing the same work can be faster. A
+// cold build whose floor is already over the target's share of the proxy
+// can only meet it by doing less work, not by overlapping it better.
+func cpuFloor(m measure) time.Duration {
+	return m.CPU() / time.Duration(cores)
+}
+
+// cores is the number of CPUs kit builds with.
+var cores = runtime.NumCPU()
+
 func writeTable(w io.Writer, rows []row) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "system\timages MB\truns\tcold s\twarm s\twarm new dir s\tproxy s\t(dec+gz)\tcold/proxy\twarm/cold\tcpu/wall\tpeak RSS MB\twarm RSS MB\twritten MB\tcold at %d MB/s s\t\n", netRate>>20)
+	fmt.Fprintf(tw, "system\timages MB\truns\tcold s\twarm s\twarm new dir s\tproxy s\t(dec+gz)\tcold/proxy\tcpu floor/proxy\twarm/cold\tcpu/wall\tpeak RSS MB\twarm RSS MB\twritten MB\tcold at %d MB/s s\t\n", netRate>>20)
 	dash := "-"
 	for _, r := range rows {
-		cold, warm, warmNew, proxy, dec, ratio, wc, cw, rss, wrss, written, net := dash, dash, dash, dash, dash, dash, dash, dash, dash, dash, dash, dash
+		cold, warm, warmNew, proxy, dec, ratio, floor, wc, cw, rss, wrss, written, net := dash, dash, dash, dash, dash, dash, dash, dash, dash, dash, dash, dash, dash
 		if len(r.ColdNet) > 0 {
 			net = secs(best(r.ColdNet).Wall)
 		}
@@ -145,12 +157,13 @@ func writeTable(w io.Writer, rows []row) {
 		}
 		if c.Wall > 0 && p.Total() > 0 {
 			ratio = fmt.Sprintf("%.2f", c.Wall.Seconds()/p.Total().Seconds())
+			floor = fmt.Sprintf("%.2f", cpuFloor(c).Seconds()/p.Total().Seconds())
 		}
 		if c.Wall > 0 && wm.Wall > 0 {
 			wc = fmt.Sprintf("%.3f", wm.Wall.Seconds()/c.Wall.Seconds())
 		}
 		runs := fmt.Sprintf("%d/%d/%d", len(r.Cold), len(r.Warm), len(r.Proxy))
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.System, r.ImagesMB, runs, cold, warm, warmNew, proxy, dec, ratio, wc, cw, rss, wrss, written, net)
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.System, r.ImagesMB, runs, cold, warm, warmNew, proxy, dec, ratio, floor, wc, cw, rss, wrss, written, net)
 	}
 	tw.Flush()
 	writeTargets(w, rows)
@@ -176,8 +189,9 @@ func writeTargets(w io.Writer, rows []row) {
 		}
 		c := best(r.Cold)
 		if len(r.Proxy) > 0 {
-			x := c.Wall.Seconds() / bestProxy(r.Proxy).Total().Seconds()
-			check(x <= targetColdPerProxy, "%s: cold/proxy %.2f ≤ %.2f", r.System, x, targetColdPerProxy)
+			p := bestProxy(r.Proxy).Total().Seconds()
+			x := c.Wall.Seconds() / p
+			check(x <= targetColdPerProxy, "%s: cold/proxy %.2f ≤ %.2f (cpu floor/proxy %.2f)", r.System, x, targetColdPerProxy, cpuFloor(c).Seconds()/p)
 		}
 		if len(r.Warm) > 0 {
 			x := best(r.Warm).Wall.Seconds() / c.Wall.Seconds()
