@@ -229,10 +229,18 @@ func (b *behind) next() *chunk {
 	}
 	if b.made < behindBuffers {
 		b.made++
+		if c, ok := behindBufs.Get().(*chunk); ok {
+			return c
+		}
 		return &chunk{b: make([]byte, 0, behindBufSize)}
 	}
 	return <-b.free
 }
+
+// behindBufs keeps write-behind buffers from one blob to the next: a build
+// writes dozens of large blobs, and a fresh buffer costs a page fault for
+// every 4 KiB of it.
+var behindBufs sync.Pool
 
 func (w *blobWriter) startBehind() {
 	b := &behind{
@@ -333,10 +341,23 @@ func (w *blobWriter) stopBehind() error {
 	if w.cur != nil && len(w.cur.b) > 0 {
 		w.send()
 	}
+	if c := w.cur; c != nil && cap(c.b) == behindBufSize {
+		behindBufs.Put(c) // empty: never sent
+	}
 	w.bg, w.cur = nil, nil
 	close(b.write)
 	close(b.hash)
 	b.done.Wait()
+	// Every chunk sent is back on the free list.
+	for {
+		select {
+		case c := <-b.free:
+			behindBufs.Put(c)
+			continue
+		default:
+		}
+		break
+	}
 	return b.failed()
 }
 

@@ -10,7 +10,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/klauspost/compress/zstd"
-	"github.com/klauspost/pgzip"
 
 	"github.com/kitbuild/kit/core/graph"
 )
@@ -83,7 +82,8 @@ func ImageLayers(ctx context.Context, x graph.Exec, in graph.Result) ([]Layer, e
 	return layers, nil
 }
 
-// Read-ahead of gzip layers: blocks of decompressed data in flight.
+// Read-ahead of gzip layers (gunzip): blocks of decompressed data in
+// flight.
 const (
 	gzipBlockSize = 1 << 20
 	gzipBlocks    = 4
@@ -98,9 +98,7 @@ func decompress(r io.Reader) (io.ReadCloser, error) {
 	magic, _ := br.Peek(10)
 	switch {
 	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
-		// pgzip decompresses ahead on another goroutine, so inflating the
-		// layer overlaps with what the caller does with the tar.
-		zr, err := pgzip.NewReaderN(br, gzipBlockSize, gzipBlocks)
+		zr, err := newGunzip(br)
 		if err != nil {
 			return nil, fmt.Errorf("gzip: %w", err)
 		}
