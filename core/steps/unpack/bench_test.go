@@ -225,7 +225,9 @@ func TestMemoryFlat(t *testing.T) {
 	bigAlloc, bigPeak, bigContent := measure(64 << 10)
 	t.Logf("content %d → %d bytes: allocated %d → %d, peak heap %d → %d", smallContent, bigContent, smallAlloc, bigAlloc, smallPeak, bigPeak)
 	grow := uint64(bigContent - smallContent)
-	if bigAlloc > smallAlloc+grow/16 {
+	if raceEnabled {
+		t.Log("allocations not checked: the race detector's sync.Pool drops blocks at random")
+	} else if bigAlloc > smallAlloc+grow/16 {
 		t.Errorf("allocations grow with content: %d → %d bytes for %d more content bytes", smallAlloc, bigAlloc, grow)
 	}
 	if bigPeak > 32<<20 {
