@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kitbuild/kit/core/graph"
+	"github.com/kitbuild/kit/core/internal/freelist"
 )
 
 // ErrDigestMismatch is wrapped by the errors of a blob whose content does not
@@ -229,10 +230,7 @@ func (b *behind) next() *chunk {
 	}
 	if b.made < behindBuffers {
 		b.made++
-		if c, ok := behindBufs.Get().(*chunk); ok {
-			return c
-		}
-		return &chunk{b: make([]byte, 0, behindBufSize)}
+		return behindBufs.Get()
 	}
 	return <-b.free
 }
@@ -240,7 +238,9 @@ func (b *behind) next() *chunk {
 // behindBufs keeps write-behind buffers from one blob to the next: a build
 // writes dozens of large blobs, and a fresh buffer costs a page fault for
 // every 4 KiB of it.
-var behindBufs sync.Pool
+var behindBufs = freelist.New(2*behindBuffers, func() *chunk {
+	return &chunk{b: make([]byte, 0, behindBufSize)}
+})
 
 func (w *blobWriter) startBehind() {
 	b := &behind{

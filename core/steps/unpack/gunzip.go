@@ -6,13 +6,16 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/kitbuild/kit/core/internal/freelist"
 )
 
 // gunzip decompresses a gzip stream ahead of its reader, on a goroutine of
 // its own, so that inflating a layer overlaps with what the caller does
-// with the tar. Its blocks and its decompressor come from pools shared by
-// every layer of the process: a build unpacks a dozen layers, and fresh
-// buffers cost a page fault for every 4 KiB of them. (pgzip's reader does
+// with the tar: gzipBlocks blocks at most, the one being filled and the
+// one being read included. Its blocks and its decompressor are reused by
+// the next layers: a build unpacks a dozen layers, and fresh buffers cost
+// a page fault for every 4 KiB of them. (pgzip's reader does
 // the same read-ahead, but cannot be reset after Close, so its 4 MiB of
 // blocks were made anew for each layer.)
 type gunzip struct {
@@ -34,10 +37,11 @@ type gzBlock struct {
 }
 
 var (
-	gzBlocks = sync.Pool{New: func() any {
+	// gzBlocks keeps enough blocks for a few layers decompressing at once.
+	gzBlocks = freelist.New(2*gzipBlocks, func() *[]byte {
 		b := make([]byte, gzipBlockSize)
 		return &b
-	}}
+	})
 	gzReaders sync.Pool // *gzip.Reader
 )
 
@@ -54,7 +58,7 @@ func newGunzip(r io.Reader) (*gunzip, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &gunzip{zr: zr, out: make(chan gzBlock, gzipBlocks-1), stop: make(chan struct{}), done: make(chan struct{})}
+	g := &gunzip{zr: zr, out: make(chan gzBlock, gzipBlocks-2), stop: make(chan struct{}), done: make(chan struct{})}
 	go g.inflate()
 	return g, nil
 }
@@ -64,7 +68,7 @@ func (g *gunzip) inflate() {
 	defer close(g.done)
 	defer close(g.out)
 	for {
-		bp := gzBlocks.Get().(*[]byte)
+		bp := gzBlocks.Get()
 		b := *bp
 		n := 0
 		var err error
