@@ -17,7 +17,7 @@ kernel {
 }
 
 init = [
-  "127.0.0.1:5000/kit/init:4041628aa58f19350daa",
+  "127.0.0.1:5000/kit/init:aa62c4afc14b96e18293",
   "127.0.0.1:5000/kit/runc:d50d326ae8e60212afcb",
 ]
 

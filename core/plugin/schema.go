@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/kitbuild/kit/core/internal/jsonschema"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 )
