@@ -115,6 +115,17 @@ type NetworkOp interface {
 	UsesNetwork() bool
 }
 
+// WeightedOp is implemented by ops that can estimate their work before
+// they run: a fetch knows the size of what it downloads. When steps wait
+// for a slot, the engine runs first the one behind the heaviest chain of
+// inputs (its own weight plus its heaviest input's), so that the image
+// that takes longest to download and unpack does not start last.
+type WeightedOp interface {
+	Op
+	// Weight is the estimated work, in bytes read or written.
+	Weight() int64
+}
+
 // Streaming. An op may let its users start before it returns: it
 // announces its outputs as soon as it knows them (Announcer), writes the
 // blobs it has yet to write through writers that say which blob they are

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/sync/semaphore"
 
 	"github.com/kitbuild/kit/core/graph"
 )
@@ -53,16 +52,17 @@ func WithExplain() Option { return func(c *config) { c.explain = true } }
 type Solver struct {
 	store Store
 	cfg   config
-	slots *semaphore.Weighted
+	slots *slots
 	// netSlots bound the ops that mostly wait for the network
 	// (graph.NetworkOp) apart from slots, so that downloads do not keep
 	// the CPUs' slots from the steps that could run meanwhile.
-	netSlots *semaphore.Weighted
+	netSlots *slots
 	eventMu  sync.Mutex
 
 	mu       sync.Mutex
 	inflight map[graph.Key]*call
 	done     map[graph.Key]graph.Result
+	prio     map[graph.Key]int64 // see priority
 
 	// records are the recordings of the actions of executed nodes (see
 	// record), guarded by mu.
@@ -103,8 +103,9 @@ func New(store Store, opts ...Option) *Solver {
 	return &Solver{
 		store:    store,
 		cfg:      cfg,
-		slots:    semaphore.NewWeighted(int64(cfg.jobs)),
-		netSlots: semaphore.NewWeighted(int64(cfg.jobs)),
+		slots:    newSlots(cfg.jobs),
+		netSlots: newSlots(cfg.jobs),
+		prio:     map[graph.Key]int64{},
 		inflight: map[graph.Key]*call{},
 		done:     map[graph.Key]graph.Result{},
 		records:  map[graph.Key]*recording{},
@@ -233,6 +234,30 @@ func (s *Solver) leave(n *graph.Node, c *call) {
 	}
 }
 
+// priority is the weight of the heaviest chain of work that ends in n: its
+// op's weight (graph.WeightedOp) plus its heaviest input's priority. Among
+// the steps waiting for a slot, the one of highest priority starts first.
+func (s *Solver) priority(n *graph.Node) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.priorityLocked(n)
+}
+
+func (s *Solver) priorityLocked(n *graph.Node) int64 {
+	if p, ok := s.prio[n.Key]; ok {
+		return p
+	}
+	var p int64
+	for _, in := range n.Inputs {
+		p = max(p, s.priorityLocked(in))
+	}
+	if w, ok := n.Op.(graph.WeightedOp); ok {
+		p += max(0, w.Weight())
+	}
+	s.prio[n.Key] = p
+	return p
+}
+
 // run evaluates n for the call c and publishes the outcome.
 func (s *Solver) run(ctx context.Context, c *call, n *graph.Node) {
 	res, err := s.evaluate(ctx, c, n)
@@ -319,13 +344,14 @@ func (s *Solver) evaluate(ctx context.Context, c *call, n *graph.Node) (graph.Re
 	if no, ok := n.Op.(graph.NetworkOp); ok && no.UsesNetwork() {
 		slots = s.netSlots
 	}
-	if err := slots.Acquire(ctx, 1); err != nil {
+	prio := s.priority(n)
+	if err := slots.acquire(ctx, prio); err != nil {
 		return graph.Result{}, s.canceled(n, err)
 	}
 	start := time.Now()
 	s.emit(nodeEvent(EventStart, n))
 	outs, intact, err := s.exec(ctx, c, n, inputs)
-	slots.Release(1)
+	slots.release()
 	if hasStreams(streams) {
 		// What n read of an input that failed since is not to be trusted,
 		// and a failure of n may only be the consequence of the input's.
@@ -340,11 +366,11 @@ func (s *Solver) evaluate(ctx context.Context, c *call, n *graph.Node) (graph.Re
 			x := nodeEvent(EventLog, n)
 			x.Message = "an input was fetched again: starting over"
 			s.emit(x)
-			if err := slots.Acquire(ctx, 1); err != nil {
+			if err := slots.acquire(ctx, prio); err != nil {
 				return graph.Result{}, s.canceled(n, err)
 			}
 			outs, _, err = s.exec(ctx, c, n, inputs)
-			slots.Release(1)
+			slots.release()
 		}
 	}
 	took := time.Since(start)

@@ -1031,3 +1031,96 @@ func TestRecordingOverlapsDependents(t *testing.T) {
 		})
 	}
 }
+
+// weighted is a test op with a weight (graph.WeightedOp).
+type weighted struct {
+	solvertest.Op
+	w int64
+}
+
+func (o weighted) Weight() int64 { return o.w }
+
+// TestHeaviestChainsStartFirst checks that the steps waiting for a slot
+// start in the order of their weight (see TestPriority for chains).
+func TestHeaviestChainsStartFirst(t *testing.T) {
+	st := solvertest.NewStore(t.TempDir())
+	var mu sync.Mutex
+	var order []string
+	release := make(chan struct{})
+	first := make(chan struct{}, 1)
+	hook := func(label string) func(context.Context, graph.Exec) error {
+		return func(ctx context.Context, _ graph.Exec) error {
+			mu.Lock()
+			order = append(order, label)
+			mu.Unlock()
+			select {
+			case first <- struct{}{}:
+				// The first to start holds the only slot until every
+				// other step waits for it.
+				select {
+				case <-release:
+				case <-time.After(hang):
+					return errors.New("never released")
+				}
+			default:
+			}
+			return nil
+		}
+	}
+	leaf := func(label string, w int64) *graph.Vertex {
+		return graph.NewVertex(label, weighted{solvertest.Op{Label: label, Hook: hook(label)}, w})
+	}
+	step := func(label string, in *graph.Vertex) *graph.Vertex {
+		return graph.NewVertex(label, solvertest.Op{Label: label, Hook: hook(label)}, in)
+	}
+	// The leaves' weights: small and big. Each leaf has an unweighted step
+	// on top (an unpack on a fetch).
+	top := vx(nil, "top",
+		leaf("w10", 10), leaf("w40", 40), leaf("w20", 20), leaf("w30", 30),
+		step("on-w5", leaf("w5", 5)), step("on-w50", leaf("w50", 50)))
+	p := plan(t, top)
+	done := make(chan error, 1)
+	go func() {
+		_, err := solver.New(st, solver.WithJobs(1)).Solve(context.Background(), p)
+		done <- err
+	}()
+	// Every leaf but the one holding the slot waits at it (its second
+	// lookup is done).
+	deadline := time.Now().Add(hang)
+	for {
+		waiting := 0
+		for _, n := range p.Nodes {
+			if strings.HasPrefix(n.Name, "w") && st.Lookups(n.Key) >= 2 {
+				waiting++
+			}
+		}
+		if waiting == 6 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d leaves reached their slot", waiting)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// After the first (whichever got the slot), the leaves that waited
+	// with it start by weight.
+	var leaves []string
+	for _, l := range order[1:] {
+		if strings.HasPrefix(l, "w") {
+			leaves = append(leaves, l)
+		}
+	}
+	var want []string
+	for _, l := range []string{"w50", "w40", "w30", "w20", "w10", "w5"} {
+		if l != order[0] {
+			want = append(want, l)
+		}
+	}
+	if !slices.Equal(leaves, want) {
+		t.Fatalf("started in the order %v, want the leaves after the first in the order %v", order, want)
+	}
+}

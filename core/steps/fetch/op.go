@@ -34,9 +34,13 @@ type Op struct {
 	mediaType string
 	client    *client
 	jobs      int
+	size      int64 // the layers' and the config's, for Weight
 }
 
-var _ graph.Op = (*Op)(nil)
+var (
+	_ graph.Op         = (*Op)(nil)
+	_ graph.WeightedOp = (*Op)(nil)
+)
 
 // Op returns the fetch step for a resolved image.
 func (r *Resolver) Op(img *Image) (*Op, error) {
@@ -47,8 +51,19 @@ func (r *Resolver) Op(img *Image) (*Op, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", img.Ref, err)
 	}
-	return &Op{ref: img.Ref, repo: repo, manifest: img.Digest, mediaType: img.MediaType, client: r.client, jobs: r.opts.jobs()}, nil
+	op := &Op{ref: img.Ref, repo: repo, manifest: img.Digest, mediaType: img.MediaType, client: r.client, jobs: r.opts.jobs()}
+	for _, l := range img.Layers {
+		op.size += max(0, l.Size)
+	}
+	if img.Manifest != nil {
+		op.size += max(0, img.Manifest.Config.Size)
+	}
+	return op, nil
 }
+
+// Weight is the size of the blobs the image is made of (graph.WeightedOp):
+// the engine starts the largest downloads, and what unpacks them, first.
+func (o *Op) Weight() int64 { return o.size }
 
 // Kind returns "fetch".
 func (o *Op) Kind() string { return Kind }
