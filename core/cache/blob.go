@@ -348,15 +348,10 @@ func (w *blobWriter) stopBehind() error {
 	close(b.write)
 	close(b.hash)
 	b.done.Wait()
-	// Every chunk sent is back on the free list.
-	for {
-		select {
-		case c := <-b.free:
-			behindBufs.Put(c)
-			continue
-		default:
-		}
-		break
+	// Every chunk sent is back on the free list, and nothing sends to it
+	// any more.
+	for len(b.free) > 0 {
+		behindBufs.Put(<-b.free)
 	}
 	return b.failed()
 }

@@ -15,9 +15,9 @@ import (
 // with the tar: gzipBlocks blocks at most, the one being filled and the
 // one being read included. Its blocks and its decompressor are reused by
 // the next layers: a build unpacks a dozen layers, and fresh buffers cost
-// a page fault for every 4 KiB of them. (pgzip's reader does
-// the same read-ahead, but cannot be reset after Close, so its 4 MiB of
-// blocks were made anew for each layer.)
+// a page fault for every 4 KiB of them. (pgzip's reader does the same
+// read-ahead, but cannot be reset after Close, so its 4 MiB of blocks were
+// made anew for each layer.)
 type gunzip struct {
 	zr   *gzip.Reader
 	out  chan gzBlock // decompressed blocks, in order; closed after the last
