@@ -82,17 +82,9 @@ func diskTicks() int64 {
 }
 
 // coldBuild builds the system with a fresh cache and lock under dir, records
-// the run, and keeps the first initrd (for the proxy) and, with keepCache,
-// the cache (for warm builds). A benchmark's timer runs only during the
-// build.
-//
-// The cold benchmarks keep no cache: on this machine kind (a VM whose
-// balloon reports free pages to the host) a cold build that follows one
-// whose 2 GB were kept writes into memory the guest has not touched for a
-// while, which the host faults in again page by page, and took twice as
-// long (4 to 5 s of system time for the large system, against 1). Each
-// cold build starts from the state the previous one left: its cache gone.
-func (s *state) coldBuild(tb testing.TB, dir string, keepCache bool) measure {
+// the run, and keeps the first initrd (for the proxy) and the first cache
+// (for warm builds). A benchmark's timer runs only during the build.
+func (s *state) coldBuild(tb testing.TB, dir string) measure {
 	tb.Helper()
 	b, _ := tb.(*testing.B)
 	if b != nil {
@@ -126,7 +118,7 @@ func (s *state) coldBuild(tb testing.TB, dir string, keepCache bool) measure {
 			tb.Fatal(err)
 		}
 	}
-	if keepCache && s.warmCache == "" {
+	if s.warmCache == "" {
 		s.warmCache = filepath.Join(keep, "warm-cache")
 		if err := os.Rename(cache, s.warmCache); err != nil {
 			tb.Fatal(err)
@@ -143,7 +135,7 @@ func (s *state) coldBuild(tb testing.TB, dir string, keepCache bool) measure {
 func (s *state) ensureProxy(tb testing.TB) proxyResult {
 	tb.Helper()
 	if s.initrd == "" {
-		s.coldBuild(tb, filepath.Join(shared.dir, s.sys.name, "proxy-build"), false)
+		s.coldBuild(tb, filepath.Join(shared.dir, s.sys.name, "proxy-build"))
 	}
 	s.proxyOnce.Do(func() {
 		var blobs [][]byte
@@ -173,7 +165,7 @@ func BenchmarkBuildCold(b *testing.B) {
 			var rss int64
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				m := s.coldBuild(b, filepath.Join(shared.dir, sys.name, fmt.Sprintf("cold-%d", i)), false)
+				m := s.coldBuild(b, filepath.Join(shared.dir, sys.name, fmt.Sprintf("cold-%d", i)))
 				wall += m.Wall
 				cpu += m.CPU()
 				rss = max(rss, m.MaxRSS)
@@ -197,9 +189,8 @@ func BenchmarkBuildWarm(b *testing.B) {
 			s := shared.system(b, sys.name)
 			var cold measure
 			if s.warmCache == "" {
-				cold = s.coldBuild(b, filepath.Join(shared.dir, sys.name, "warm-setup"), true)
-			}
-			if c := results.get(sys.name).Cold; len(c) > 0 {
+				cold = s.coldBuild(b, filepath.Join(shared.dir, sys.name, "warm-setup"))
+			} else if c := results.get(sys.name).Cold; len(c) > 0 {
 				cold = best(c)
 			}
 			bin, err := shared.kitBinary()
