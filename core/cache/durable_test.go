@@ -23,6 +23,22 @@ func lazyAction(t *testing.T, s *cache.Store, label string, outs ...graph.Output
 	return key
 }
 
+// damagedBlob opens a store in dir, puts a blob of content repeated, and
+// damages it (see damage); it returns the blob's digest.
+func damagedBlob(t *testing.T, dir, content string) graph.Digest {
+	t.Helper()
+	s, err := cache.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := s.PutBytes(context.Background(), bytes.Repeat([]byte(content), 1000), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	damage(t, s, o.Digest)
+	return o.Digest
+}
+
 // damage overwrites the blob's bytes in place, as a crash that lost them
 // would leave it: same size, same (sealed) modification time.
 func damage(t *testing.T, s *cache.Store, d graph.Digest) {
@@ -116,15 +132,7 @@ func TestLazyDurabilityCheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	restore := cache.SetBootID("m1", "boot-a")
 	defer restore()
-	s, err := cache.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o, err := s.PutBytes(context.Background(), bytes.Repeat([]byte("synced "), 1000), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	damage(t, s, o.Digest)
+	d := damagedBlob(t, dir, "synced ")
 	// As if a syncfs had run after every write above.
 	later := time.Now().Add(time.Hour).UnixNano()
 	if err := os.WriteFile(filepath.Join(dir, "boots", "m1_boot-a"), []byte(strconv.FormatInt(later, 10)+"\n"), 0o644); err != nil {
@@ -135,7 +143,7 @@ func TestLazyDurabilityCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !s2.Has(o.Digest) {
+	if !s2.Has(d) {
 		t.Fatal("a blob older than the checkpoint was checked")
 	}
 }
@@ -161,21 +169,13 @@ func TestLazyDurabilityOtherMachine(t *testing.T) {
 	dir := t.TempDir()
 	restore := cache.SetBootID("m1", "boot-a")
 	defer restore()
-	s, err := cache.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o, err := s.PutBytes(context.Background(), bytes.Repeat([]byte("m1 "), 1000), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	damage(t, s, o.Digest)
+	d := damagedBlob(t, dir, "m1 ")
 	cache.SetBootID("m2", "boot-b")
 	s2, err := cache.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !s2.Has(o.Digest) {
+	if !s2.Has(d) {
 		t.Fatal("another machine recovered from m1's boot")
 	}
 	for _, n := range []string{"m1_boot-a", "m2_boot-b"} {
