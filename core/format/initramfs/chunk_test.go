@@ -141,6 +141,58 @@ func TestWriteGzipChunks(t *testing.T) {
 	}
 }
 
+// countingReaderAt counts the bytes read from it.
+type countingReaderAt struct {
+	r io.ReaderAt
+	n int64
+}
+
+func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := c.r.ReadAt(p, off)
+	c.n += int64(n)
+	return n, err
+}
+
+// TestWriteGzipEmptyPackSet checks that with an empty pack set, as without
+// one, WriteGzip reads the data of large files once: no keys are computed
+// when there is nothing to look them up in.
+func TestWriteGzipEmptyPackSet(t *testing.T) {
+	src := bigRootfs(t)
+	read := func(chunks Chunks) (int64, []byte) {
+		var buf bytes.Buffer
+		r := &countingReaderAt{r: bytes.NewReader(src)}
+		if _, err := WriteGzip(context.Background(), &buf, r, int64(len(src)), chunks, WithSkip(SkipBoot), WithSourceDateEpoch(epoch)); err != nil {
+			t.Fatal(err)
+		}
+		return r.n, buf.Bytes()
+	}
+	none, want := read(nil)
+	empty, got := read(&PackSet{})
+	if !bytes.Equal(got, want) {
+		t.Fatal("output with an empty pack set differs from the output without")
+	}
+	if empty != none {
+		t.Errorf("read %d bytes with an empty pack set, %d without", empty, none)
+	}
+	// With a pack that holds none of the files, every large file is read
+	// once more for its key.
+	var pack bytes.Buffer
+	other := ft.Tar(t, ft.File("x", semiRandom(9, ChunkMin), 0o644))
+	idx, err := BuildPack(context.Background(), &pack, bytes.NewReader(other), int64(len(other)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set PackSet
+	set.Add(idx, bytes.NewReader(pack.Bytes()))
+	keyed, got := read(&set)
+	if !bytes.Equal(got, want) {
+		t.Fatal("output with an unrelated pack differs from the output without")
+	}
+	if keyed <= none {
+		t.Errorf("read %d bytes with a pack to look in, %d without: keys were not computed", keyed, none)
+	}
+}
+
 // TestWriteGzipTools checks the output with gzip(1) and GNU cpio.
 func TestWriteGzipTools(t *testing.T) {
 	cpioBin := requireCPIO(t)

@@ -111,7 +111,8 @@ func Write(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, opts .
 // every regular file of ChunkMin bytes or more is compressed on its own, as
 // a chunk; chunks, when not nil, supplies chunks compressed earlier (by
 // BuildPack) for the files it knows, which are then copied instead of
-// compressed. The bytes written are the same with or without chunks.
+// compressed. The bytes written are the same with or without chunks. A
+// chunks with a Len method that returns 0 (an empty PackSet) is as nil.
 func WriteGzip(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, chunks Chunks, opts ...Option) (Stats, error) {
 	c := config{skip: func(string) bool { return false }}
 	for _, o := range opts {
@@ -120,6 +121,11 @@ func WriteGzip(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, ch
 	p, err := scan(ctx, src, size, &c)
 	if err != nil {
 		return Stats{}, err
+	}
+	if n, ok := chunks.(interface{ Len() int }); ok && n.Len() == 0 {
+		// Nothing to look up: the large files need no key, which would
+		// take a pass over their data before they are compressed.
+		chunks = nil
 	}
 	c.gz = newGzip(ctx, w, chunks)
 	st, err := write(ctx, c.gz, src, size, &c, p)
