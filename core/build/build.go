@@ -386,10 +386,10 @@ func (s *Session) Add(ctx context.Context, t Target) (*System, error) {
 		fo.Pull, fo.Frozen = true, false
 		s.floating = fetch.NewResolver(store, nil, fo)
 	}
-	fo := s.fopts
-	fo.Pull = false // the floating resolver asked the registries
 	r := &resolution{
-		resolver: fetch.NewResolver(store, lock, fo),
+		// The floating resolver asked the registries; both share its
+		// connections.
+		resolver: s.floating.Derive(lock, false, s.fopts.Frozen),
 		floating: s.floating,
 		lock:     lock,
 		pull:     o.Pull,

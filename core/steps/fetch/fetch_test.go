@@ -221,6 +221,72 @@ func TestSecondResolveNoRequests(t *testing.T) {
 	}
 }
 
+// A derived resolver, and the fetch ops it makes, reuse the connections of
+// the resolver it came from: the registry is pinged once, not once per
+// resolver, and the derived resolver keeps its own lock and policy.
+func TestDeriveSharesConnections(t *testing.T) {
+	ctx := context.Background()
+	reg := registry.Start(t)
+	reg.Push(t, "kit/app:1", app(t, "app"))
+	ref := reg.Ref("kit/app:1")
+	store := newDirStore(t.TempDir())
+	reg.Reset()
+
+	opts := testOptions()
+	opts.Pull = true
+	floating := NewResolver(store, nil, opts)
+	if _, err := floating.Resolve(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if n := reg.Count(http.MethodGet, "/v2/"); n == 0 {
+		t.Fatal("the registry saw no request")
+	}
+	pings := func() int {
+		n := 0
+		for _, q := range reg.Log() {
+			if q.Path == "/v2/" {
+				n++
+			}
+		}
+		return n
+	}
+	if pings() != 1 {
+		t.Fatalf("first resolve pinged %d times: %v", pings(), reg.Log())
+	}
+
+	lock := NewLock()
+	r := floating.Derive(lock, false, false)
+	if r.Lock() != lock || floating.Lock() == lock {
+		t.Error("the derived resolver does not have its own lock")
+	}
+	img, err := r.Resolve(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := lock.Get(ref); !ok {
+		t.Errorf("the derived resolver did not record %s in its lock", ref)
+	}
+	op, err := r.Op(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := op.Exec(ctx, store, nil); err != nil {
+		t.Fatal(err)
+	}
+	if reg.Count(http.MethodGet, "/blobs/") == 0 {
+		t.Fatal("the fetch downloaded nothing")
+	}
+	if pings() != 1 {
+		t.Errorf("derived resolve and fetch pinged again: %d pings in %v", pings(), reg.Log())
+	}
+
+	// Frozen comes from Derive, not from the resolver derived from.
+	frozen := floating.Derive(nil, false, true)
+	if _, err := frozen.Resolve(ctx, reg.Ref("kit/app:2")); !errors.Is(err, ErrNotLocked) {
+		t.Errorf("frozen derived resolver: %v, want ErrNotLocked", err)
+	}
+}
+
 func TestPullReResolves(t *testing.T) {
 	ctx := context.Background()
 	reg := registry.Start(t)

@@ -125,6 +125,23 @@ func NewResolver(blobs Blobs, lock *Lock, opts Options) *Resolver {
 		done: map[string]*Image{}, flights: map[string]*flight{}}
 }
 
+// Derive returns a resolver over r's blobs and r's registry connections
+// (credentials, tokens and pings are shared with r, and with every resolver
+// derived from it) that consults and records into lock (nil: an empty lock)
+// with opts' Pull and Frozen; r's other options stay. A session that
+// resolves several systems derives their resolvers from one, so that a
+// repository is authenticated once, not once per system and again by
+// each fetch.
+func (r *Resolver) Derive(lock *Lock, pull, frozen bool) *Resolver {
+	if lock == nil {
+		lock = NewLock()
+	}
+	opts := r.opts
+	opts.Pull, opts.Frozen = pull, frozen
+	return &Resolver{blobs: r.blobs, lock: lock, opts: opts, client: r.client, cerr: r.cerr,
+		done: map[string]*Image{}, flights: map[string]*flight{}}
+}
+
 // Lock returns the lock the resolver reads and records into.
 func (r *Resolver) Lock() *Lock { return r.lock }
 
