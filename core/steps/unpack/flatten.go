@@ -53,10 +53,13 @@ type FlattenOptions struct {
 	// Restart, if set, lets Flatten stream an image of one layer straight
 	// from the layer to emit, without a spool file, as long as the layer's
 	// entries come in the order of the flattened tree (as in a normalized
-	// tar, or any tar whose names are sorted). If it finds partway that they
-	// do not, it calls Restart, which must discard everything emit received
-	// so far, and emits the whole tree again through a spool. Drop may then
-	// be asked about a name twice.
+	// tar, or any tar whose names are sorted). An image of up to
+	// maxMergeLayers layers streams too, its layers read side by side, when
+	// each is sorted and plain: no whiteouts, no hard links, no name that is
+	// a directory in one layer and not in another (see merge). If it finds
+	// partway that they do not, it calls Restart, which must discard
+	// everything emit received so far, and emits the whole tree again
+	// through a spool. Drop may then be asked about a name twice.
 	Restart func() error
 }
 
@@ -84,7 +87,8 @@ var ErrAbort = errors.New("flatten aborted")
 // layer, and only a small record per name is kept. The layers are read,
 // decompressed and spooled in parallel (as many at once as there are
 // CPUs), then applied in order. With opt.Restart, an image of one sorted
-// layer is not spooled at all (see FlattenOptions.Restart). Hard links are
+// layer, or of a few sorted plain ones, is not spooled at all (see
+// FlattenOptions.Restart). Hard links are
 // kept when their target is the same file at the end; the first name of a
 // group in sort order carries the content and later names link to it.
 // Missing parent directories are synthesized (mode 0755, owner 0:0).
@@ -111,9 +115,14 @@ func Flatten(ctx context.Context, layers []Layer, opt FlattenOptions, emit EmitF
 	for _, l := range layers {
 		total += l.Size
 	}
-	if opt.Restart != nil && len(layers) == 1 {
+	if opt.Restart != nil && len(layers) >= 1 && len(layers) <= maxMergeLayers {
 		fl := newFlattener(opt, total)
-		err := fl.stream(ctx, layers[0], emit)
+		var err error
+		if len(layers) == 1 {
+			err = fl.stream(ctx, layers[0], emit)
+		} else {
+			err = fl.merge(ctx, layers, emit)
+		}
 		if !errors.Is(err, errNotStreamable) {
 			return err
 		}
@@ -218,16 +227,24 @@ func (fl *flattener) progressed(n int64, eof bool) {
 
 // openLayer opens a layer's tar stream.
 func (fl *flattener) openLayer(ctx context.Context, l Layer) (*tar.Reader, func(), error) {
+	tr, closeLayer, _, err := fl.openLayerZstd(ctx, l)
+	return tr, closeLayer, err
+}
+
+// openLayerZstd opens a layer's tar stream and tells whether the layer is
+// zstd-compressed.
+func (fl *flattener) openLayerZstd(ctx context.Context, l Layer) (*tar.Reader, func(), bool, error) {
 	rc, err := l.Open(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %s: %w", fl.image(), l.Name, err)
+		return nil, nil, false, fmt.Errorf("%s: %s: %w", fl.image(), l.Name, err)
 	}
 	zr, err := decompress(&progressReader{r: rc, fl: fl})
 	if err != nil {
 		rc.Close()
-		return nil, nil, fmt.Errorf("%s: %s: %w", fl.image(), l.Name, err)
+		return nil, nil, false, fmt.Errorf("%s: %s: %w", fl.image(), l.Name, err)
 	}
-	return tar.NewReader(ctxio.Reader(ctx, zr)), func() { zr.Close(); rc.Close() }, nil
+	_, isZstd := zr.(zstdReader)
+	return tar.NewReader(ctxio.Reader(ctx, zr)), func() { zr.Close(); rc.Close() }, isZstd, nil
 }
 
 // wellKnownDevices are the only device nodes an image may hold: character

@@ -108,7 +108,7 @@ func decompress(r io.Reader) (io.ReadCloser, error) {
 		if err != nil {
 			return nil, fmt.Errorf("zstd: %w", err)
 		}
-		return zr.IOReadCloser(), nil
+		return zstdReader{zr.IOReadCloser()}, nil
 	case len(magic) == 10 && bytes.HasPrefix(magic, []byte("BZh")) && string(magic[4:]) == "1AY&SY":
 		return nil, fmt.Errorf("bzip2-compressed layers are not supported")
 	case bytes.HasPrefix(magic, []byte("\xfd7zXZ\x00")):
@@ -116,6 +116,10 @@ func decompress(r io.Reader) (io.ReadCloser, error) {
 	}
 	return io.NopCloser(br), nil
 }
+
+// zstdReader is what decompress returns for a zstd layer: its decoder
+// holds a window of up to maxZstdWindow bytes.
+type zstdReader struct{ io.ReadCloser }
 
 // progressReader counts the bytes read through it into the progress of a
 // flattener.
