@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -118,6 +119,10 @@ type PlanNode struct {
 type formatOutput struct {
 	Format string
 	Output graph.Output
+	// Mirror, when set, is a file in the output directory that holds the
+	// output's content (a mirror the format wrote): it is renamed into
+	// place instead of copying the blob.
+	Mirror string
 }
 
 // Run builds the specs: one system, planned and solved in a Session of its
@@ -153,8 +158,26 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		return &Result{Plan: nodes}, nil
 	}
+	outDir := o.OutDir
+	if outDir == "" {
+		outDir = "."
+	}
+	// The formats write their artifacts into the output directory as they
+	// make them; a directory made for that goes again if the build fails.
+	made, err := mkdirAll(outDir)
+	if err != nil {
+		return nil, fmt.Errorf("output directory: %w", err)
+	}
+	solver.SweepMirrors(outDir) // a killed build's
+	if err := s.MirrorInto(outDir, plan); err != nil {
+		return nil, err
+	}
 	results, err := s.Solve(ctx, plan)
 	if err != nil {
+		if s.solver != nil {
+			s.solver.DropMirrors()
+		}
+		removeMade(made)
 		return nil, sys.Locate(err)
 	}
 	name := o.Name
@@ -162,15 +185,39 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		base := filepath.Base(o.Specs[0])
 		name = strings.TrimSuffix(base, filepath.Ext(base))
 	}
-	outDir := o.OutDir
-	if outDir == "" {
-		outDir = "."
-	}
 	arts, err := s.Write(ctx, sys, results, outDir, name)
 	if err != nil {
 		return nil, err
 	}
 	return &Result{Artifacts: arts}, nil
+}
+
+// mkdirAll makes dir and its missing parents, and returns those it made,
+// deepest first.
+func mkdirAll(dir string) ([]string, error) {
+	var made []string
+	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
+		if _, err := os.Lstat(p); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		made = append(made, p)
+		if filepath.Dir(p) == p {
+			break
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return made, nil
+}
+
+// removeMade removes the directories mkdirAll made, if they are empty.
+func removeMade(made []string) {
+	for _, d := range made {
+		if os.Remove(d) != nil {
+			return
+		}
+	}
 }
 
 // Session plans systems into one DAG over one cache and solves them with one
@@ -193,6 +240,11 @@ type Session struct {
 
 	solverOnce sync.Once
 	solver     *solver.Solver
+	// mirrorDir, when set, is the output directory into which the blobs of
+	// the nodes in mirrorKeys are mirrored as they are made (see
+	// MirrorInto).
+	mirrorDir  string
+	mirrorKeys map[graph.Key]bool
 }
 
 // Target is one system of a Session.
@@ -280,6 +332,9 @@ func NewSession(o Options) (*Session, error) {
 
 // Close releases the cache and stops the plugins the session started.
 func (s *Session) Close() {
+	if s.solver != nil {
+		s.solver.DropMirrors()
+	}
 	if s.host != nil {
 		s.host.Close()
 		s.host = nil
@@ -437,7 +492,38 @@ func (s *Session) options() []solver.Option {
 	if s.o.Explain {
 		sopts = append(sopts, solver.WithExplain())
 	}
+	if s.mirrorDir != "" {
+		dir, keys := s.mirrorDir, s.mirrorKeys
+		sopts = append(sopts, solver.WithMirror(func(n *graph.Node) string {
+			if keys[n.Key] {
+				return dir
+			}
+			return ""
+		}))
+	}
 	return sopts
+}
+
+// MirrorInto makes the formats of plan, when they run, write their
+// artifacts into dir as they make them (solver.WithMirror): Write then
+// renames them into place there instead of copying them out of the cache
+// once the build is done, which for a large initrd or disk image is a pass
+// over every byte at the end of the build. It must be called before the
+// session's first Solve; dir must exist. Write into another directory
+// copies, as without.
+func (s *Session) MirrorInto(dir string, plan *graph.Plan) error {
+	if s.solver != nil {
+		return errors.New("mirror: the session has solved already")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	s.mirrorDir, s.mirrorKeys = abs, map[graph.Key]bool{}
+	for _, t := range plan.Targets {
+		s.mirrorKeys[t.Key] = true
+	}
+	return nil
 }
 
 // Explain says, without building, what solving plan would do with each of
@@ -483,6 +569,20 @@ func (s *Session) Write(ctx context.Context, sys *System, results map[graph.Key]
 	if err != nil {
 		return nil, err
 	}
+	mirrored := false
+	if s.mirrorDir != "" && s.solver != nil {
+		abs, err := filepath.Abs(dir)
+		mirrored = err == nil && abs == s.mirrorDir
+	}
+	// The mirrors taken are renamed into place by writeOutputs; those it
+	// did not use (a duplicate output, an artifact already in place, a
+	// failure) go.
+	var taken []string
+	defer func() {
+		for _, p := range taken {
+			os.Remove(p)
+		}
+	}()
 	var outs []formatOutput
 	for i, t := range plan.Targets {
 		r, ok := results[t.Key]
@@ -490,7 +590,14 @@ func (s *Session) Write(ctx context.Context, sys *System, results map[graph.Key]
 			return nil, fmt.Errorf("format %s: no result", sys.Formats[i])
 		}
 		for _, out := range r.Outputs {
-			outs = append(outs, formatOutput{Format: sys.Formats[i], Output: out})
+			fo := formatOutput{Format: sys.Formats[i], Output: out}
+			if mirrored {
+				if p, ok := s.solver.TakeMirror(t.Key, out.Digest); ok {
+					fo.Mirror = p
+					taken = append(taken, p)
+				}
+			}
+			outs = append(outs, fo)
 		}
 	}
 	outs, err = dedupOutputs(outs, name)

@@ -34,7 +34,7 @@ type opener interface {
 // leaves no partial artifact behind.
 //
 // An artifact already in place as kit left it (see outputRecords) is not
-// written again.
+// written again; one with a Mirror is renamed from it instead of copied.
 func writeOutputs(ctx context.Context, store opener, recs outputRecords, dir, name string, outs []formatOutput) ([]Artifact, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("output directory: %w", err)
@@ -52,11 +52,19 @@ func writeOutputs(ctx context.Context, store opener, recs outputRecords, dir, na
 	var files []*os.File
 	var kept []Artifact
 	var copies []formatOutput
+	var finals []string // of the copies
 	for _, o := range outs {
 		final := filepath.Join(dir, name+o.Output.Name)
 		if recs.upToDate(final, o.Output.Digest, o.Output.Size) {
 			kept = append(kept, Artifact{Path: final, Digest: o.Output.Digest, Size: o.Output.Size, Format: o.Format})
 			continue
+		}
+		if o.Mirror != "" {
+			// The format wrote it here already: it is only renamed.
+			if err := os.Chmod(o.Mirror, 0o644); err == nil {
+				done = append(done, pending{tmp: o.Mirror, final: final, art: Artifact{Path: final, Digest: o.Output.Digest, Size: o.Output.Size, Format: o.Format}})
+				continue
+			}
 		}
 		copies = append(copies, o)
 		f, err := os.CreateTemp(dir, ".kit-"+filepath.Base(final)+"-*")
@@ -68,6 +76,7 @@ func writeOutputs(ctx context.Context, store opener, recs outputRecords, dir, na
 			return nil, fmt.Errorf("output %s: %w", final, err)
 		}
 		files = append(files, f)
+		finals = append(finals, final)
 		done = append(done, pending{tmp: f.Name(), final: final, art: Artifact{Path: final, Digest: o.Output.Digest, Size: o.Output.Size, Format: o.Format}})
 	}
 	// The copies are independent (copy_file_range into different files):
@@ -85,7 +94,7 @@ func writeOutputs(ctx context.Context, store opener, recs outputRecords, dir, na
 				err = os.Chmod(f.Name(), 0o644)
 			}
 			if err != nil {
-				return fmt.Errorf("output %s: %w", done[i].final, err)
+				return fmt.Errorf("output %s: %w", finals[i], err)
 			}
 			return nil
 		})

@@ -188,3 +188,87 @@ func TestCopyBlobSealed(t *testing.T) {
 		t.Fatalf("copy of a resealed blob: %v; want the tampered bytes copied unhashed", err)
 	}
 }
+
+// TestWriteOutputsMirror checks that an output with a mirror is renamed
+// into place from it, not copied out of the store, beside outputs that
+// are copied.
+func TestWriteOutputsMirror(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(t.TempDir(), "blob")
+	if err := os.WriteFile(src, []byte("copied"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	copied := graph.FromBytes([]byte("copied"))
+	mirrored := graph.FromBytes([]byte("mirrored"))
+	mirror := filepath.Join(dir, ".kit-mirror-1")
+	if err := os.WriteFile(mirror, []byte("mirrored"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The store has only the copied blob: the mirrored one cannot be
+	// copied.
+	store := fileStore{copied: src}
+	outs := []formatOutput{
+		{Format: "f", Output: graph.Output{Name: "-a", Digest: copied, Size: 6}},
+		{Format: "f", Output: graph.Output{Name: "-b", Digest: mirrored, Size: 8}, Mirror: mirror},
+	}
+	arts, err := writeOutputs(context.Background(), store, outputRecords{}, dir, "sys", outs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(arts) != 2 {
+		t.Fatalf("artifacts %+v", arts)
+	}
+	for name, want := range map[string]string{"sys-a": "copied", "sys-b": "mirrored"} {
+		p := filepath.Join(dir, name)
+		b, err := os.ReadFile(p)
+		if err != nil || string(b) != want {
+			t.Errorf("%s holds %q (%v), want %q", name, b, err, want)
+		}
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o644 {
+			t.Errorf("%s: mode %v (%v), want 0644", name, fi.Mode(), err)
+		}
+	}
+	if _, err := os.Stat(mirror); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the mirror is still there: %v", err)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 2 {
+		t.Errorf("%s holds %d files, want the 2 artifacts", dir, len(ents))
+	}
+}
+
+// TestMkdirAllRemoveMade checks that the output directories a build made
+// go again when it fails, and only those, and only while empty.
+func TestMkdirAllRemoveMade(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "a", "b", "c")
+	made, err := mkdirAll(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(made) != 3 || made[0] != dir || made[2] != filepath.Join(root, "a") {
+		t.Fatalf("made %q", made)
+	}
+	removeMade(made)
+	if _, err := os.Stat(filepath.Join(root, "a")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a directory the build made is left: %v", err)
+	}
+	if _, err := os.Stat(root); err != nil {
+		t.Errorf("a directory that was there went: %v", err)
+	}
+	// A directory that is no longer empty stays, and so do its parents.
+	made, err = mkdirAll(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "f"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	removeMade(made)
+	if _, err := os.Stat(filepath.Join(dir, "f")); err != nil {
+		t.Errorf("a file in the output directory went: %v", err)
+	}
+	if again, err := mkdirAll(dir); err != nil || len(again) != 0 {
+		t.Errorf("mkdirAll of an existing directory made %q, %v", again, err)
+	}
+}

@@ -227,3 +227,81 @@ func TestReadFrom(t *testing.T) {
 		t.Fatalf("copy from a failing reader: %v", err)
 	}
 }
+
+// TestMirror checks that a mirrored blob writer copies every byte into the
+// mirror, small and large blobs, hashed or trusted, and that a mirror that
+// cannot be written fails only the mirror.
+func TestMirror(t *testing.T) {
+	large := make([]byte, 3<<20+77)
+	rand.NewChaCha8([32]byte{5}).Read(large)
+	small := large[:1000]
+	for _, tt := range []struct {
+		name    string
+		data    []byte
+		trusted bool
+		broken  bool // the mirror is closed before the writes
+		commit  bool
+	}{
+		{"small", small, false, false, true},
+		{"large", large, false, false, true},
+		{"large trusted", large, true, false, true},
+		{"large broken mirror", large, false, true, true},
+		{"small broken mirror", small, false, true, true},
+		{"not committed", large, false, false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStore(t)
+			w, err := s.Create(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			mw := w.(graph.MirroringWriter)
+			f, err := os.CreateTemp(t.TempDir(), "mirror")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			mw.Mirror(f)
+			if tt.broken {
+				f.Close()
+			}
+			want := graph.FromBytes(tt.data)
+			if tt.trusted {
+				w.(graph.TrustingWriter).TrustDigest()
+			}
+			for rest := tt.data; len(rest) > 0; {
+				n := min(len(rest), 300<<10)
+				if _, err := w.Write(rest[:n]); err != nil {
+					t.Fatal(err)
+				}
+				rest = rest[n:]
+			}
+			if !tt.commit {
+				w.Close()
+				if _, ok := mw.Mirrored(); ok {
+					t.Error("a blob closed without commit reports a mirror")
+				}
+				return
+			}
+			out, err := w.Commit("x", "", want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, ok := mw.Mirrored()
+			if tt.broken {
+				if ok {
+					t.Error("a mirror that could not be written is reported intact")
+				}
+				return
+			}
+			if !ok || d != out.Digest {
+				t.Fatalf("Mirrored = %s, %v; want %s, true", d, ok, out.Digest)
+			}
+			got, err := os.ReadFile(f.Name())
+			if err != nil || !bytes.Equal(got, tt.data) {
+				t.Fatalf("mirror holds %d bytes (%v), want the blob's %d", len(got), err, len(tt.data))
+			}
+		})
+	}
+}

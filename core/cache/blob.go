@@ -165,9 +165,18 @@ type blobWriter struct {
 	head []byte  // the first bytes, while the blob is small
 	bg   *behind // nil while the blob is small
 	cur  *chunk  // the buffer being filled for bg
+
+	// mirror receives a copy of every byte (Mirror); mirrorErr is the
+	// first error writing it, mirrored the digest once committed.
+	mirror    *os.File
+	mirrorErr error
+	mirrored  graph.Digest
 }
 
-var _ graph.BlobWriter = (*blobWriter)(nil)
+var (
+	_ graph.BlobWriter      = (*blobWriter)(nil)
+	_ graph.MirroringWriter = (*blobWriter)(nil)
+)
 
 // Write-behind parameters: the size up to which a blob is buffered and
 // written at Commit (headSize) and past which it is written behind, the
@@ -189,16 +198,21 @@ type chunk struct {
 }
 
 // behind writes the chunks sent on write to the file and hashes the chunks
-// sent on hash, each in order on a goroutine of its own, and returns every
-// chunk on free once both are done with it. After a write error the writer
-// only returns chunks.
+// sent on hash, each in order on a goroutine of its own (and copies those
+// sent on mirror to the mirror, on a third), and returns every chunk on
+// free once all are done with it. After a write error the writer only
+// returns chunks.
 type behind struct {
-	write chan *chunk
-	hash  chan *chunk
-	free  chan *chunk
-	made  int            // buffers allocated so far, at most behindBuffers
-	done  sync.WaitGroup // both goroutines
-	err   atomic.Pointer[error]
+	write  chan *chunk
+	hash   chan *chunk
+	mirror chan *chunk // nil without a mirror
+	free   chan *chunk
+	made   int            // buffers allocated so far, at most behindBuffers
+	done   sync.WaitGroup // the goroutines
+	err    atomic.Pointer[error]
+	// mirrorErr is the first error writing the mirror, read once the
+	// goroutines are done.
+	mirrorErr error
 }
 
 // failed returns the first write error, if any.
@@ -209,7 +223,7 @@ func (b *behind) failed() error {
 	return nil
 }
 
-// release returns c to the free list when the other goroutine is done
+// release returns c to the free list when the other goroutines are done
 // with it too.
 func (b *behind) release(c *chunk) {
 	if c.refs.Add(-1) == 0 && cap(c.b) == behindBufSize {
@@ -280,6 +294,19 @@ func (w *blobWriter) startBehind() {
 			b.release(c)
 		}
 	}()
+	if m := w.mirror; m != nil {
+		b.mirror = make(chan *chunk, behindBuffers)
+		b.done.Add(1)
+		go func() {
+			defer b.done.Done()
+			for c := range b.mirror {
+				if b.mirrorErr == nil {
+					_, b.mirrorErr = m.Write(c.b)
+				}
+				b.release(c)
+			}
+		}()
+	}
 	w.bg = b
 	if len(w.head) > 0 {
 		w.cur, w.head = &chunk{b: w.head}, nil
@@ -287,18 +314,39 @@ func (w *blobWriter) startBehind() {
 	}
 }
 
-// send hands the current chunk to the writer and the hasher.
+// send hands the current chunk to the writer, the hasher and the mirror.
 func (w *blobWriter) send() {
 	c := w.cur
 	w.cur = nil
-	if w.trusted {
-		c.refs.Store(1)
-		w.bg.write <- c
-		return
+	refs := int32(1)
+	if !w.trusted {
+		refs++
 	}
-	c.refs.Store(2)
+	if w.bg.mirror != nil {
+		refs++
+	}
+	c.refs.Store(refs)
 	w.bg.write <- c
-	w.bg.hash <- c
+	if !w.trusted {
+		w.bg.hash <- c
+	}
+	if w.bg.mirror != nil {
+		w.bg.mirror <- c
+	}
+}
+
+// Mirror implements graph.MirroringWriter: every byte written is written to
+// f as well, on a goroutine of its own once the blob is large. A failure to
+// write f does not fail the blob: Mirrored reports it.
+func (w *blobWriter) Mirror(f *os.File) {
+	if w.n == 0 && w.bg == nil {
+		w.mirror = f
+	}
+}
+
+// Mirrored implements graph.MirroringWriter.
+func (w *blobWriter) Mirrored() (graph.Digest, bool) {
+	return w.mirrored, w.mirrored != "" && w.mirrorErr == nil
 }
 
 // TrustDigest implements graph.TrustingWriter: the blob is not hashed, and
@@ -324,6 +372,9 @@ func (w *blobWriter) flush() error {
 	if !w.trusted {
 		w.dg.Write(head)
 	}
+	if w.mirror != nil && w.mirrorErr == nil {
+		_, w.mirrorErr = w.mirror.Write(head)
+	}
 	n, err := w.f.Write(head)
 	if w.stream != nil && err == nil {
 		w.stream.advance(w, int64(n))
@@ -347,7 +398,13 @@ func (w *blobWriter) stopBehind() error {
 	w.bg, w.cur = nil, nil
 	close(b.write)
 	close(b.hash)
+	if b.mirror != nil {
+		close(b.mirror)
+	}
 	b.done.Wait()
+	if w.mirrorErr == nil {
+		w.mirrorErr = b.mirrorErr
+	}
 	// Every chunk sent is back on the free list, and nothing sends to it
 	// any more.
 	for len(b.free) > 0 {
@@ -470,6 +527,8 @@ func (w *blobWriter) commit(name, mediaType string, want graph.Digest, wantSize 
 	defer func() {
 		if err != nil {
 			w.discard()
+		} else if w.mirror != nil {
+			w.mirrored = out.Digest
 		}
 	}()
 	if err := w.flush(); err != nil && w.err == nil {

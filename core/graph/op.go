@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 )
 
 // Output is one file a step produced. Its bytes live in the content-addressed
@@ -104,6 +105,18 @@ type BlobWriter interface {
 type TrustingWriter interface {
 	BlobWriter
 	TrustDigest()
+}
+
+// MirroringWriter is implemented by blob writers that can copy what they
+// write into a file as well, off the writer's goroutine (the engine mirrors
+// the blobs of a build's artifacts into the output directory as they are
+// made, instead of copying them there once the build is done). Call Mirror
+// before the first Write. Once the blob is committed, Mirrored returns its
+// digest and whether f holds exactly its content.
+type MirroringWriter interface {
+	BlobWriter
+	Mirror(f *os.File)
+	Mirrored() (Digest, bool)
 }
 
 // NetworkOp is implemented by ops that mostly wait for the network (a

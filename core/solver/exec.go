@@ -27,6 +27,8 @@ type execution struct {
 	// streamed are the readers of blobs that were being written when the
 	// op opened them.
 	streamed []streamIntact
+	// mirrors are the blob writers of the op that mirror (WithMirror).
+	mirrors []mirrorFile
 }
 
 var (
@@ -121,10 +123,17 @@ type durableWaiter interface {
 }
 
 func (x *execution) Create(ctx context.Context) (graph.BlobWriter, error) {
+	var w graph.BlobWriter
+	var err error
 	if d, ok := x.s.store.(deferredCreator); ok {
-		return d.CreateDeferred(ctx)
+		w, err = d.CreateDeferred(ctx)
+	} else {
+		w, err = x.s.store.Create(ctx)
 	}
-	return x.s.store.Create(ctx)
+	if err == nil {
+		x.mirrorCreate(w)
+	}
+	return w, err
 }
 
 // fileMover is implemented by stores that can take a file into the store
@@ -212,6 +221,7 @@ func (x *execution) finish(err error) {
 	for _, release := range releases {
 		release(err)
 	}
+	x.finishMirrors(err)
 	for _, dir := range temps {
 		if err := os.RemoveAll(dir); err != nil {
 			ev := nodeEvent(EventLog, x.n)

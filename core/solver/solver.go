@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"runtime/trace"
@@ -23,6 +24,7 @@ type config struct {
 	noCache bool
 	explain bool
 	events  func(Event)
+	mirror  func(n *graph.Node) string
 }
 
 // WithJobs bounds the number of ops that execute at once (default
@@ -67,6 +69,12 @@ type Solver struct {
 	// records are the recordings of the actions of executed nodes (see
 	// record), guarded by mu.
 	records map[graph.Key]*recording
+
+	// mirrors are the files mirroring the blobs of nodes (WithMirror) that
+	// no one took yet.
+	mirrorMu sync.Mutex
+	mirrors  map[mirrorKey][]*os.File
+	taken    []*os.File // handed over by TakeMirror, open until DropMirrors
 }
 
 // recording is the recording of one node's action.

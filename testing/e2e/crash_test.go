@@ -3,8 +3,10 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -102,6 +104,18 @@ func TestCrashSafety(t *testing.T) {
 	sameOutputs(t, "build after the killed ones", digests(t, filepath.Join(dir, "final")), want)
 	noFiles(t, "cache tmp after a normal build", filepath.Join(dir, "cache", "tmp"))
 	t.Logf("final build took %v, started %d steps", r.took, len(r.started()))
+
+	// A killed build leaves its artifacts' mirrors (temporary files no
+	// process holds) in the output directory: the next build there
+	// removes them.
+	stale := filepath.Join(dir, "final", ".kit-mirror-1")
+	if err := os.WriteFile(stale, []byte("partial"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustKit(t, dir, args("cache", "final")...)
+	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a killed build's mirror is still in the output directory: %v", err)
+	}
 
 	// The cache holds no corrupt blob: a build ignoring cached results but
 	// reusing fetched images gives the same bytes.
