@@ -7,10 +7,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // LayoutVersion is the version of the cache directory layout this package
@@ -107,14 +110,12 @@ func Open(dir string) (*Store, error) {
 			return nil, fmt.Errorf("cache %s: %w", abs, err)
 		}
 	}
-	for _, f := range []struct{ name, content string }{
-		{layoutFile, ociLayoutContent},
-		{indexFile, emptyIndex},
-		{versionFile, strconv.Itoa(LayoutVersion) + "\n"},
-	} {
-		if err := s.createOnce(f.name, []byte(f.content)); err != nil {
-			return nil, err
-		}
+	if err := s.createOnce(map[string][]byte{
+		layoutFile:  []byte(ociLayoutContent),
+		indexFile:   []byte(emptyIndex),
+		versionFile: []byte(strconv.Itoa(LayoutVersion) + "\n"),
+	}); err != nil {
+		return nil, err
 	}
 	if err := s.checkVersion(); err != nil {
 		return nil, err
@@ -167,33 +168,60 @@ func parseVersion(b []byte) (int, error) {
 	return strconv.Atoi(t)
 }
 
-// createOnce creates the file name under the store with content unless it
-// exists, atomically: a concurrent reader sees either no file or the whole
-// content.
-func (s *Store) createOnce(name string, content []byte) error {
-	dst := s.path(name)
-	if _, err := os.Lstat(dst); err == nil {
-		return nil
+// createOnce creates each file of files (name under the store → content)
+// that does not exist, atomically: a concurrent reader sees either no file
+// or the whole content.
+func (s *Store) createOnce(files map[string][]byte) error {
+	// A new cache has none of them: their files are written and synced
+	// at once (the file system commits the syncs together), then linked,
+	// and the directory synced once.
+	var missing []string
+	for name := range files {
+		if _, err := os.Lstat(s.path(name)); err != nil {
+			missing = append(missing, name)
+		}
 	}
-	f, err := s.createTemp("init-")
-	if err != nil {
+	sort.Strings(missing)
+	tmps := make([]*os.File, len(missing))
+	defer func() {
+		for _, f := range tmps {
+			if f != nil {
+				f.Close()
+				os.Remove(f.Name())
+			}
+		}
+	}()
+	var g errgroup.Group
+	for i, name := range missing {
+		g.Go(func() error {
+			f, err := s.createTemp("init-")
+			if err != nil {
+				return err
+			}
+			tmps[i] = f
+			if _, err := f.Write(files[name]); err != nil {
+				return fmt.Errorf("cache: write %s: %w", f.Name(), err)
+			}
+			if err := f.Chmod(0o644); err != nil {
+				return fmt.Errorf("cache: chmod %s: %w", f.Name(), err)
+			}
+			if err := f.Sync(); err != nil {
+				return fmt.Errorf("cache: sync %s: %w", f.Name(), err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
 		return err
 	}
-	defer func() {
-		f.Close()
-		os.Remove(f.Name())
-	}()
-	if _, err := f.Write(content); err != nil {
-		return fmt.Errorf("cache: write %s: %w", f.Name(), err)
+	for i, name := range missing {
+		dst := s.path(name)
+		if err := os.Link(tmps[i].Name(), dst); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("cache: create %s: %w", dst, err)
+		}
 	}
-	if err := f.Chmod(0o644); err != nil {
-		return fmt.Errorf("cache: chmod %s: %w", f.Name(), err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("cache: sync %s: %w", f.Name(), err)
-	}
-	if err := os.Link(f.Name(), dst); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("cache: create %s: %w", dst, err)
+	if len(missing) == 0 {
+		return nil
 	}
 	return syncDir(s.dir)
 }
