@@ -199,22 +199,34 @@ func TestFlattenMatchesReference(t *testing.T) {
 	}
 }
 
+// streamed flattens layers with streaming allowed and returns the entries
+// emit saw since the last restart (rendered), how many times Flatten
+// restarted, and its error.
+func streamed(t testing.TB, layers [][]steptest.Entry, drop func(string) bool) ([]string, int, error) {
+	t.Helper()
+	var got []string
+	n := 0
+	opt := FlattenOptions{TempDir: t.TempDir(), Drop: drop, Restart: func() error { n++; got = nil; return nil }}
+	err := Flatten(context.Background(), memLayers(t, layers), opt, func(h *tar.Header, r io.Reader) error {
+		var data []byte
+		if r != nil {
+			var err error
+			if data, err = io.ReadAll(r); err != nil {
+				return err
+			}
+		}
+		got = append(got, render(h, data))
+		return nil
+	})
+	return got, n, err
+}
+
 // TestFlattenStreamsSorted checks that a sorted single layer is streamed:
 // Restart is not called.
 func TestFlattenStreamsSorted(t *testing.T) {
 	layer := []steptest.Entry{dir("a", 0o755), file("a-b", "x", 0o644), file("a/f", "f", 0o600), hardlink("a/g", "a/f"),
 		symlink("b", "a"), whiteout("c"), file("d/e", "e", 0o644)}
-	restarted := 0
-	opt := FlattenOptions{TempDir: t.TempDir(), Restart: func() error { restarted++; return nil }}
-	var got []string
-	err := Flatten(context.Background(), memLayers(t, [][]steptest.Entry{layer}), opt, func(h *tar.Header, r io.Reader) error {
-		var data []byte
-		if r != nil {
-			data, _ = io.ReadAll(r)
-		}
-		got = append(got, render(h, data))
-		return nil
-	})
+	got, restarted, err := streamed(t, [][]steptest.Entry{layer}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,11 +239,7 @@ func TestFlattenStreamsSorted(t *testing.T) {
 	}
 	// Unsorted: streamed partway, then restarted once.
 	layer[1], layer[2] = layer[2], layer[1]
-	got = nil
-	if err := Flatten(context.Background(), memLayers(t, [][]steptest.Entry{layer}), opt, func(h *tar.Header, r io.Reader) error {
-		got = append(got, h.Name)
-		return nil
-	}); err != nil {
+	if _, restarted, err = streamed(t, [][]steptest.Entry{layer}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if restarted != 1 {

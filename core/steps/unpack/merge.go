@@ -6,8 +6,6 @@ import (
 	"errors"
 	"io"
 	"time"
-
-	"github.com/kitbuild/kit/core/steps/tarutil"
 )
 
 // maxMergeLayers bounds the layers merge reads at once: each decompresses
@@ -75,13 +73,11 @@ func (fl *flattener) merge(ctx context.Context, layers []Layer, emit EmitFunc) e
 	}
 	epoch := time.Unix(fl.opt.SourceDateEpoch, 0).UTC()
 	var (
-		lastOut string
-		anyOut  bool
-		dirs    = map[string]struct{}{} // directories emitted, made ones included
-		group   []*cursor
+		done  emitted
+		group []*cursor
 	)
 	out := func(h *tar.Header, r io.Reader) error {
-		lastOut, anyOut = h.Name, true
+		done.add(h.Name, h.Typeflag == tar.TypeDir)
 		if err := emit(h, r); err != nil {
 			if errors.Is(err, ErrAbort) {
 				return err
@@ -89,28 +85,6 @@ func (fl *flattener) merge(ctx context.Context, layers []Layer, emit EmitFunc) e
 			return errNotStreamable
 		}
 		return nil
-	}
-	// parents makes the missing parent directories of name, unless one of
-	// them would sort before a name already emitted (as stream does).
-	parents := func(name string) (bool, error) {
-		var missing []string
-		for p := tarutil.Parent(name); p != ""; p = tarutil.Parent(p) {
-			if _, ok := dirs[p]; ok {
-				break
-			}
-			missing = append(missing, p)
-		}
-		for i := len(missing) - 1; i >= 0; i-- {
-			p := missing[i]
-			if anyOut && p <= lastOut {
-				return false, nil
-			}
-			if err := out(&tar.Header{Name: p, Typeflag: tar.TypeDir, Mode: 0o755, ModTime: epoch}, nil); err != nil {
-				return false, err
-			}
-			dirs[p] = struct{}{}
-		}
-		return true, nil
 	}
 	for {
 		// The smallest name, and the layers that have it, bottom first.
@@ -144,15 +118,14 @@ func (fl *flattener) merge(ctx context.Context, layers []Layer, emit EmitFunc) e
 		}
 		name := top.e.name
 		if fl.opt.Drop == nil || !fl.opt.Drop(name) {
-			ok, err := parents(name)
-			if err != nil {
-				return err
-			}
+			missing, ok := done.missingParents(name)
 			if !ok {
 				return errNotStreamable
 			}
-			if isDir {
-				dirs[name] = struct{}{}
+			for _, p := range missing {
+				if err := out(madeDir(p, epoch), nil); err != nil {
+					return err
+				}
 			}
 			var content io.Reader
 			if top.h.Typeflag == tar.TypeReg {

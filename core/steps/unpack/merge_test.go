@@ -101,7 +101,7 @@ func TestMergeMatchesReference(t *testing.T) {
 	if testing.Short() {
 		n = 100
 	}
-	streamed := 0
+	merged := 0
 	for i := range n {
 		rng := rand.New(rand.NewPCG(uint64(i), 11))
 		layers := genMergeable(rng)
@@ -110,30 +110,15 @@ func TestMergeMatchesReference(t *testing.T) {
 			drop = dropSome
 		}
 		checkMatchesReference(t, layers, drop)
-		if restarts(t, layers, drop) == 0 {
-			streamed++
+		if _, n, _ := streamed(t, layers, drop); n == 0 {
+			merged++
 		}
 	}
 	// Most of the images are plain: the merge must have taken them.
-	t.Logf("%d of %d images merged", streamed, n)
-	if streamed < n*2/5 {
-		t.Errorf("%d of %d images were merged without a restart", streamed, n)
+	t.Logf("%d of %d images merged", merged, n)
+	if merged < n*2/5 {
+		t.Errorf("%d of %d images were merged without a restart", merged, n)
 	}
-}
-
-// restarts returns how many times Flatten restarted on layers.
-func restarts(t *testing.T, layers [][]steptest.Entry, drop func(string) bool) int {
-	t.Helper()
-	n := 0
-	opt := FlattenOptions{TempDir: t.TempDir(), Drop: drop, Restart: func() error { n++; return nil }}
-	_ = Flatten(context.Background(), memLayers(t, layers), opt, func(h *tar.Header, r io.Reader) error {
-		if r != nil {
-			_, err := io.Copy(io.Discard, r)
-			return err
-		}
-		return nil
-	})
-	return n
 }
 
 // TestMergeStreams checks that plain sorted layers are merged without a
@@ -143,25 +128,15 @@ func restarts(t *testing.T, layers [][]steptest.Entry, drop func(string) bool) i
 func TestMergeStreams(t *testing.T) {
 	lower := []steptest.Entry{dir("a", 0o755), file("a/f", "old", 0o644), file("a/g", "g", 0o644), symlink("b", "a"), file("d/e", "e", 0o644)}
 	upper := []steptest.Entry{dir("a", 0o700), file("a-b", "x", 0o644), file("a/f", "new", 0o600), file("c", "c", 0o644)}
-	var got []string
-	n := 0
-	opt := FlattenOptions{TempDir: t.TempDir(), Restart: func() error { n++; got = nil; return nil }}
-	flatten := func(layers ...[]steptest.Entry) {
+	flatten := func(layers ...[]steptest.Entry) ([]string, int) {
 		t.Helper()
-		got = nil
-		err := Flatten(context.Background(), memLayers(t, layers), opt, func(h *tar.Header, r io.Reader) error {
-			var data []byte
-			if r != nil {
-				data, _ = io.ReadAll(r)
-			}
-			got = append(got, render(h, data))
-			return nil
-		})
+		got, n, err := streamed(t, layers, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
+		return got, n
 	}
-	flatten(lower, upper)
+	got, n := flatten(lower, upper)
 	if n != 0 {
 		t.Errorf("plain sorted layers were restarted %d times", n)
 	}
@@ -188,8 +163,7 @@ func TestMergeStreams(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			checkMatchesReference(t, [][]steptest.Entry{lower, tt.upper}, nil)
-			n = 0
-			flatten(lower, tt.upper)
+			got, n := flatten(lower, tt.upper)
 			if n != 1 {
 				t.Errorf("restarted %d times, want 1", n)
 			}

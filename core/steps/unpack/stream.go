@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/kitbuild/kit/core/steps/tarutil"
@@ -21,6 +22,50 @@ type linkMeta struct {
 	mode     int64
 	uid, gid int
 	mtime    time.Time
+}
+
+// emitted is what a streaming flatten has emitted so far: the last name,
+// and the directories (made ones included), which tell the parent
+// directories it must make.
+type emitted struct {
+	last string
+	any  bool
+	dirs map[string]struct{}
+}
+
+// add notes that the entry name was emitted; dir says it is a directory.
+func (m *emitted) add(name string, dir bool) {
+	m.last, m.any = name, true
+	if dir {
+		if m.dirs == nil {
+			m.dirs = map[string]struct{}{}
+		}
+		m.dirs[name] = struct{}{}
+	}
+}
+
+// missingParents returns the parent directories of name not emitted yet,
+// outermost first, to be made (madeDir) before name; ok is false when they
+// would sort before a name already emitted: the stream must start over.
+func (m *emitted) missingParents(name string) (missing []string, ok bool) {
+	for p := tarutil.Parent(name); p != ""; p = tarutil.Parent(p) {
+		if _, ok := m.dirs[p]; ok {
+			break
+		}
+		missing = append(missing, p)
+	}
+	slices.Reverse(missing)
+	// Each parent sorts after the one before it: only the outermost can
+	// come too late.
+	if len(missing) > 0 && m.any && missing[0] <= m.last {
+		return nil, false
+	}
+	return missing, true
+}
+
+// madeDir is the header of a parent directory Flatten makes.
+func madeDir(name string, epoch time.Time) *tar.Header {
+	return &tar.Header{Name: name, Typeflag: tar.TypeDir, Mode: 0o755, ModTime: epoch}
 }
 
 // stream flattens a single layer whose entries come sorted by name, calling
@@ -42,18 +87,17 @@ func (fl *flattener) stream(ctx context.Context, l Layer, emit EmitFunc) error {
 	defer closeLayer()
 	epoch := time.Unix(fl.opt.SourceDateEpoch, 0).UTC()
 	var (
-		last, lastOut string
-		any, anyOut   bool
-		emitErr       error
-		// dirs are the directories emitted, made ones included.
-		dirs = map[string]struct{}{}
+		last    string
+		any     bool
+		emitErr error
+		done    emitted
 		// first is, for the number of an entry that carries content, the
 		// name it was emitted as; meta its header's fields for links.
 		first = map[int64]string{}
 		meta  = map[int64]linkMeta{}
 	)
 	out := func(h *tar.Header, r io.Reader) {
-		lastOut, anyOut = h.Name, true
+		done.add(h.Name, h.Typeflag == tar.TypeDir)
 		if emitErr == nil {
 			emitErr = emit(h, r)
 		}
@@ -61,22 +105,11 @@ func (fl *flattener) stream(ctx context.Context, l Layer, emit EmitFunc) error {
 	// parents makes the missing parent directories of name, unless one of
 	// them would sort before a name already emitted.
 	parents := func(name string) bool {
-		var missing []string
-		for p := tarutil.Parent(name); p != ""; p = tarutil.Parent(p) {
-			if _, ok := dirs[p]; ok {
-				break
-			}
-			missing = append(missing, p)
+		missing, ok := done.missingParents(name)
+		for _, p := range missing {
+			out(madeDir(p, epoch), nil)
 		}
-		for i := len(missing) - 1; i >= 0; i-- {
-			p := missing[i]
-			if anyOut && p <= lastOut {
-				return false
-			}
-			out(&tar.Header{Name: p, Typeflag: tar.TypeDir, Mode: 0o755, ModTime: epoch}, nil)
-			dirs[p] = struct{}{}
-		}
-		return true
+		return ok
 	}
 	for {
 		h, err := tr.Next()
@@ -129,9 +162,7 @@ func (fl *flattener) stream(ctx context.Context, l Layer, emit EmitFunc) error {
 			}
 			continue
 		}
-		if e.typ == tar.TypeDir {
-			dirs[name] = struct{}{}
-		} else {
+		if e.typ != tar.TypeDir {
 			first[rec.off] = name
 			meta[rec.off] = linkMeta{mode: h.Mode, uid: h.Uid, gid: h.Gid, mtime: h.ModTime}
 		}
