@@ -1,6 +1,7 @@
 package solver
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,11 +69,18 @@ func createMirror(dir string) (*os.File, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err == nil && sameFile(f) {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil && sameFile(f) {
 			return f, nil
 		}
-		// A sweeper removed it before we locked it: make another.
 		f.Close()
+		if err != nil && !errors.Is(err, unix.EWOULDBLOCK) {
+			// A file system without flock: no mirror.
+			os.Remove(f.Name())
+			return nil, err
+		}
+		// A sweeper holds it, or removed it before we locked it: it goes;
+		// make another.
 	}
 	return nil, os.ErrExist
 }
