@@ -265,13 +265,17 @@ func (w *blobWriter) startBehind() {
 	f, dg, off := w.f, w.dg, int64(0)
 	st := w.stream
 	writeback := w.s.sync() // nothing waits for the disk otherwise
+	// An artifact (mirrored) that no step streams is not read again: see
+	// directAfter.
+	direct := w.mirror != nil && st == nil
+	fw := newFileWriter(f, direct)
 	b.done.Add(2)
 	go func() {
 		defer b.done.Done()
 		started := off // writeback has been started below this offset
 		for c := range b.write {
 			if b.failed() == nil {
-				if _, err := f.Write(c.b); err != nil {
+				if _, err := fw.write(c.b, len(b.write) >= behindBuffers-1); err != nil {
 					b.err.Store(&err)
 				} else {
 					off += int64(len(c.b))
@@ -295,20 +299,28 @@ func (w *blobWriter) startBehind() {
 		}
 	}()
 	if m := w.mirror; m != nil {
+		mw := newFileWriter(m, direct)
 		b.mirror = make(chan *chunk, behindBuffers)
 		b.done.Add(1)
 		go func() {
 			defer b.done.Done()
 			for c := range b.mirror {
 				if b.mirrorErr == nil {
-					_, b.mirrorErr = m.Write(c.b)
+					_, b.mirrorErr = mw.write(c.b, len(b.mirror) >= behindBuffers-1)
 				}
 				b.release(c)
 			}
 		}()
 	}
 	w.bg = b
-	if len(w.head) > 0 {
+	switch {
+	case len(w.head) > 0 && direct:
+		// Into a whole buffer: direct writes need every chunk but the
+		// last to be full (aligned).
+		w.cur = b.next()
+		w.cur.b = append(w.cur.b, w.head...)
+		w.head = nil
+	case len(w.head) > 0:
 		w.cur, w.head = &chunk{b: w.head}, nil
 		w.send()
 	}
