@@ -40,10 +40,10 @@ const (
 )
 
 func (d *directWriter) write(b []byte, backlog bool) (int, error) {
-	switch {
-	case d.state == directPending && d.off >= directAfter:
+	if d.state == directPending && d.off >= directAfter {
 		d.start()
-	case d.state == directOn && (backlog || !d.aligned(b)):
+	}
+	if d.state == directOn && (backlog || !d.aligned(b)) {
 		d.stop()
 	}
 	n, err := d.f.Write(b)

@@ -45,16 +45,16 @@ func TestDirectWriterStates(t *testing.T) {
 	chunk := alignedChunk(t, behindBufSize)
 	for _, tt := range []struct {
 		name string
-		// at is the chunk from which the writes turn to last (an odd
-		// length) or backlog, -1 for never.
+		// at is the write that is short of a whole chunk (odd) or comes
+		// with a backlog, -1 for none; direct writes are off from it on.
 		at      int
 		odd     bool
 		backlog bool
-		want    []directState // after each write
 	}{
-		{"aligned", -1, false, false, nil},
-		{"odd tail", directAfter/behindBufSize + 2, true, false, nil},
-		{"backlog", directAfter/behindBufSize + 2, false, true, nil},
+		{"aligned", -1, false, false},
+		{"odd tail", directAfter/behindBufSize + 2, true, false},
+		{"odd at the switch", directAfter / behindBufSize, true, false},
+		{"backlog", directAfter/behindBufSize + 2, false, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f, err := os.Create(filepath.Join(dir, tt.name))
