@@ -115,33 +115,38 @@ func (b *Builder) SourceSize(d graph.Digest) (int64, bool) {
 // Encode returns the recipe's bytes: the magic line, the sources (digest
 // and size), then the ops, all numbers as uvarints.
 func (b *Builder) Encode() []byte {
-	var buf bytes.Buffer
-	buf.WriteString(magic)
-	putUvarint(&buf, uint64(b.size))
-	putUvarint(&buf, uint64(len(b.sources)))
+	// Sized once: a root filesystem's recipe is thousands of ops and
+	// hundreds of KB of headers.
+	n := len(magic) + 4*binary.MaxVarintLen64
 	for _, s := range b.sources {
-		putUvarint(&buf, uint64(len(s.digest)))
-		buf.WriteString(string(s.digest))
-		putUvarint(&buf, uint64(s.size))
+		n += len(s.digest) + 2*binary.MaxVarintLen64
 	}
-	putUvarint(&buf, uint64(len(b.ops)))
+	for _, o := range b.ops {
+		n += len(o.lit) + 4*binary.MaxVarintLen64
+	}
+	buf := make([]byte, 0, n)
+	buf = append(buf, magic...)
+	buf = binary.AppendUvarint(buf, uint64(b.size))
+	buf = binary.AppendUvarint(buf, uint64(len(b.sources)))
+	for _, s := range b.sources {
+		buf = binary.AppendUvarint(buf, uint64(len(s.digest)))
+		buf = append(buf, s.digest...)
+		buf = binary.AppendUvarint(buf, uint64(s.size))
+	}
+	buf = binary.AppendUvarint(buf, uint64(len(b.ops)))
 	for _, o := range b.ops {
 		if o.src < 0 {
-			putUvarint(&buf, opLiteral)
-			putUvarint(&buf, uint64(len(o.lit)))
-			buf.Write(o.lit)
+			buf = binary.AppendUvarint(buf, opLiteral)
+			buf = binary.AppendUvarint(buf, uint64(len(o.lit)))
+			buf = append(buf, o.lit...)
 			continue
 		}
-		putUvarint(&buf, opRange)
-		putUvarint(&buf, uint64(o.src))
-		putUvarint(&buf, uint64(o.off))
-		putUvarint(&buf, uint64(o.len))
+		buf = binary.AppendUvarint(buf, opRange)
+		buf = binary.AppendUvarint(buf, uint64(o.src))
+		buf = binary.AppendUvarint(buf, uint64(o.off))
+		buf = binary.AppendUvarint(buf, uint64(o.len))
 	}
-	return buf.Bytes()
-}
-
-func putUvarint(b *bytes.Buffer, v uint64) {
-	b.Write(binary.AppendUvarint(nil, v))
+	return buf
 }
 
 // Recipe is a decoded recipe.
