@@ -1,18 +1,22 @@
 package bench
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/kitbuild/kit/core/build"
 	"github.com/kitbuild/kit/core/spec"
@@ -149,4 +153,112 @@ func TestServe(t *testing.T) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	<-ctx.Done()
+}
+
+// TestDebianKernelImage samples the modules of a fake extracted package:
+// every k-th .ko in path order until the size is reached, the package's
+// vmlinuz as the kernel, and a modules.dep naming the sample.
+func TestDebianKernelImage(t *testing.T) {
+	dir := t.TempDir()
+	write := func(rel string, b []byte) {
+		p := filepath.Join(dir, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vmlinuz := []byte("\x4d\x5afake bzImage")
+	write("boot/vmlinuz-6.1.0-9-amd64", vmlinuz)
+	write("boot/config-6.1.0-9-amd64", []byte("CONFIG_X=y\n"))
+	mods := "lib/modules/6.1.0-9-amd64/"
+	write(mods+"modules.order", []byte("not a module\n"))
+	// 12 modules, in path order 1000 bytes at even places and 3000 at odd
+	// ones: 24000 bytes.
+	var all []string
+	for i := range 12 {
+		all = append(all, fmt.Sprintf("kernel/%s/m%02d.ko", []string{"drivers", "fs", "net"}[i%3], i))
+	}
+	slices.Sort(all)
+	for i, rel := range all {
+		write(mods+rel, bytes.Repeat([]byte{byte(i)}, 1000+2000*(i%2)))
+	}
+
+	for _, c := range []struct {
+		bytes int
+		want  []int // places in path order
+	}{
+		// One in three just reaches 8000 bytes.
+		{8000, []int{0, 3, 6, 9}},
+		// One in four gives 3000 (the even places): the next pass adds one.
+		{6000, []int{0, 1, 4, 8}},
+		// One in two gives 6000: the odd places follow.
+		{9000, []int{0, 1, 2, 4, 6, 8, 10}},
+		// One in three: places 0, 3 and 6 give 5000, and 9 (3000) would
+		// overshoot; the next pass adds 4 and 10, not 1 and 7.
+		{7000, []int{0, 3, 4, 6, 10}},
+	} {
+		img, desc, err := DebianKernelImage(dir, c.bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, i := range c.want {
+			want = append(want, all[i])
+		}
+		if w := fmt.Sprintf("Debian 6.1.0-9-amd64: vmlinuz (0.0 MiB), %d of its 12 modules (0.0 MiB)", len(want)); desc != w {
+			t.Errorf("%d bytes: description %q, want %q", c.bytes, desc, w)
+		}
+		top := tarFiles(t, mutate.Extract(img))
+		if !bytes.Equal(top["kernel"], vmlinuz) {
+			t.Errorf("kernel is %q, want the package's vmlinuz", top["kernel"])
+		}
+		inner := tarFiles(t, io.NopCloser(bytes.NewReader(top["kernel.tar"])))
+		var got []string
+		for name, b := range inner {
+			if strings.HasSuffix(name, ".ko") {
+				rel := strings.TrimPrefix(name, mods)
+				got = append(got, rel)
+				if i := slices.Index(all, rel); i < 0 || !bytes.Equal(b, bytes.Repeat([]byte{byte(i)}, 1000+2000*(i%2))) {
+					t.Errorf("%d bytes: module %s is not the package's", c.bytes, rel)
+				}
+			}
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%d bytes: sampled modules %v, want %v", c.bytes, got, want)
+		}
+		if dep, w := string(inner[mods+"modules.dep"]), strings.Join(want, ":\n")+":\n"; dep != w {
+			t.Errorf("%d bytes: modules.dep %q, want %q", c.bytes, dep, w)
+		}
+	}
+	if _, _, err := DebianKernelImage(dir, 30000); err == nil || !strings.Contains(err.Error(), "want at least 30000") {
+		t.Errorf("asking for more modules than the package has: %v", err)
+	}
+}
+
+// tarFiles returns the regular files of a tar stream by name.
+func tarFiles(t *testing.T, rc io.ReadCloser) map[string][]byte {
+	t.Helper()
+	defer rc.Close()
+	files := map[string][]byte{}
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return files
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files[strings.TrimPrefix(h.Name, "./")] = b
+		}
+	}
 }

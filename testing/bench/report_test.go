@@ -99,6 +99,9 @@ func report(w io.Writer, dir string) error {
 		return nil
 	}
 	var b strings.Builder
+	if kernelSource != "" {
+		fmt.Fprintf(&b, "kernel: %s\n", kernelSource)
+	}
 	writeTable(&b, rows)
 	fmt.Fprint(w, "\n"+b.String())
 	if dir == "" {

@@ -41,8 +41,9 @@ type system struct {
 	images []imageDef
 }
 
-// modulesMB is the size of the kernel modules tar of every system: a
-// LinuxKit 6.6 kernel image carries about this much.
+// modulesMB is the size of the kernel modules of every system, as in the
+// small system of the targets (a Debian kernel with 47 MiB of modules); a
+// LinuxKit 6.6 kernel image carries about as much.
 const modulesMB = 47
 
 // systems are the benchmarked systems. small is a typical minimal system;
@@ -95,9 +96,23 @@ func bigImage(mb, layers int, seed uint64) func() (v1.Image, error) {
 	}
 }
 
+// kernelOnce makes the kernel image of every system: with
+// $KIT_BENCH_DEBIAN_KERNEL (an extracted Debian linux-image package, as
+// run.sh fetches it), its kernel and a sample of its modules; else a
+// synthetic one, whose modules deflate faster and compress less than real
+// ones (see DebianKernelImage).
 var kernelOnce = sync.OnceValues(func() (v1.Image, error) {
+	if d := os.Getenv("KIT_BENCH_DEBIAN_KERNEL"); d != "" {
+		img, desc, err := DebianKernelImage(d, modulesMB<<20)
+		kernelSource = desc
+		return img, err
+	}
+	kernelSource = fmt.Sprintf("synthetic (%d MiB of generated modules, half of each 4 KiB random)", modulesMB)
 	return KernelImage(modulesMB<<20, 8<<20)
 })
+
+// kernelSource says what the systems' kernel image was made of, once made.
+var kernelSource string
 
 func kernelImage() (v1.Image, error) { return kernelOnce() }
 
