@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -260,5 +261,31 @@ func tarFiles(t *testing.T, rc io.ReadCloser) map[string][]byte {
 			}
 			files[strings.TrimPrefix(h.Name, "./")] = b
 		}
+	}
+}
+
+// TestBusyboxInit puts the busybox named by $KIT_BENCH_DEBIAN_BUSYBOX in the
+// small system's init image, and a script alone without it.
+func TestBusyboxInit(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "busybox")
+	bin := []byte("\x7fELF fake busybox")
+	if err := os.WriteFile(p, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KIT_BENCH_DEBIAN_BUSYBOX", p)
+	img, err := busyboxInit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := tarFiles(t, mutate.Extract(img))
+	if !bytes.Equal(files["bin/busybox"], bin) || files["init"] == nil {
+		t.Errorf("init image with busybox holds %v", slices.Sorted(maps.Keys(files)))
+	}
+	t.Setenv("KIT_BENCH_DEBIAN_BUSYBOX", "")
+	if img, err = busyboxInit(); err != nil {
+		t.Fatal(err)
+	}
+	if files := tarFiles(t, mutate.Extract(img)); files["bin/busybox"] != nil || files["init"] == nil {
+		t.Errorf("init image without busybox holds %v", slices.Sorted(maps.Keys(files)))
 	}
 }

@@ -102,6 +102,9 @@ func report(w io.Writer, dir string) error {
 	if kernelSource != "" {
 		fmt.Fprintf(&b, "kernel: %s\n", kernelSource)
 	}
+	if initSource != "" {
+		fmt.Fprintf(&b, "small's init: %s\n", initSource)
+	}
 	writeTable(&b, rows)
 	fmt.Fprint(w, "\n"+b.String())
 	if dir == "" {

@@ -11,15 +11,16 @@
 #
 # To profile kit by hand against the same images:
 #   KIT_BENCH_SERVE=large go test -run TestServe -timeout 0 ./testing/bench
-#   (with KIT_BENCH_DEBIAN_KERNEL=DIR, the kernel run.sh fetched: see below)
+#   (with KIT_BENCH_DEBIAN_KERNEL and KIT_BENCH_DEBIAN_BUSYBOX as run.sh sets them)
 # prints the spec and serves the registry until interrupted.
 #
-# The kernel of every system is Debian's current amd64 kernel, fetched once
-# with apt-get download into ${XDG_CACHE_HOME:-~/.cache}/kit-bench: its
-# vmlinuz and a 47 MiB sample of its modules (the targets' small system is a
-# Debian kernel with 47 MiB of modules). KIT_BENCH_KERNEL=synthetic uses
-# generated modules instead, which deflate faster and compress less than
-# real ones (as `go test -bench` alone does).
+# The kernel of every system is Debian's current amd64 kernel, its vmlinuz
+# and a 47 MiB sample of its modules, and the small system's init is
+# Debian's static busybox, as in the targets' small system (a Debian kernel
+# with 47 MiB of modules, busybox init); run.sh fetches both packages once
+# with apt-get download. KIT_BENCH_DATA=synthetic (and `go test -bench`
+# alone) uses generated ones instead, whose modules deflate faster and
+# compress less than real ones.
 #
 # The machine should be otherwise idle: the load average is printed before
 # and after, and wall times on a busy machine mean little.
@@ -29,37 +30,43 @@ root=$PWD
 bench=${1:-.}
 benchtime=${BENCHTIME:-3x}
 
-# debian_kernel sets KIT_BENCH_DEBIAN_KERNEL to the extracted package,
-# fetching it the first time (into a temporary directory, renamed at the end).
-debian_kernel() {
-	local pkg ver dir
-	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-/ {print $2; exit}')
-	if [ -z "$pkg" ]; then
+# debian_pkg PKG sets pkg_dir to Debian's package PKG, extracted under
+# ${XDG_CACHE_HOME:-~/.cache}/kit-bench; the first time, it is fetched with
+# apt-get download and extracted into a temporary directory, renamed at the
+# end.
+debian_pkg() {
+	local ver
+	ver=$(apt-cache show --no-all-versions "$1" 2>/dev/null | awk '$1 == "Version:" {print $2; exit}')
+	if [ -z "$ver" ]; then
 		apt-get update -qq
-		pkg=$(apt-cache depends linux-image-amd64 | awk '$1 == "Depends:" && $2 ~ /^linux-image-/ {print $2; exit}')
+		ver=$(apt-cache show --no-all-versions "$1" | awk '$1 == "Version:" {print $2; exit}')
 	fi
-	ver=$(apt-cache show --no-all-versions "$pkg" | awk '$1 == "Version:" {print $2; exit}')
-	dir=${XDG_CACHE_HOME:-$HOME/.cache}/kit-bench/${pkg}_$ver
-	if [ ! -d "$dir" ]; then
-		echo "bench: fetching $pkg $ver"
-		mkdir -p "$(dirname "$dir")"
-		kernel_tmp=$(mktemp -d "$dir.tmp.XXXXXX")
-		trap 'rm -rf "$kernel_tmp"' EXIT
-		(cd "$kernel_tmp" && apt-get download -qq -o APT::Sandbox::User=root "$pkg=$ver")
-		dpkg-deb -x "$kernel_tmp"/*.deb "$kernel_tmp/tree"
-		rm -rf "$kernel_tmp/tree/usr"
-		mv "$kernel_tmp/tree" "$dir"
-		rm -rf "$kernel_tmp"
+	pkg_dir=${XDG_CACHE_HOME:-$HOME/.cache}/kit-bench/${1}_${ver//:/%3a}
+	if [ ! -d "$pkg_dir" ]; then
+		echo "bench: fetching $1 $ver"
+		mkdir -p "$(dirname "$pkg_dir")"
+		pkg_tmp=$(mktemp -d "$pkg_dir.tmp.XXXXXX")
+		trap 'rm -rf "$pkg_tmp"' EXIT
+		(cd "$pkg_tmp" && apt-get download -qq -o APT::Sandbox::User=root "$1=$ver")
+		dpkg-deb -x "$pkg_tmp"/*.deb "$pkg_tmp/tree"
+		rm -rf "$pkg_tmp/tree/usr/share"
+		mv "$pkg_tmp/tree" "$pkg_dir"
+		rm -rf "$pkg_tmp"
 		trap - EXIT
 	fi
-	export KIT_BENCH_DEBIAN_KERNEL=$dir
 }
 
-case ${KIT_BENCH_KERNEL:-debian} in
-debian) debian_kernel ;;
-synthetic) unset KIT_BENCH_DEBIAN_KERNEL ;;
+case ${KIT_BENCH_DATA:-debian} in
+debian)
+	apt-cache show linux-image-amd64 >/dev/null 2>&1 || apt-get update -qq
+	debian_pkg "$(apt-cache depends linux-image-amd64 | awk '$1 == "Depends:" && $2 ~ /^linux-image-/ {print $2; exit}')"
+	export KIT_BENCH_DEBIAN_KERNEL=$pkg_dir
+	debian_pkg busybox-static
+	export KIT_BENCH_DEBIAN_BUSYBOX=$pkg_dir/bin/busybox
+	;;
+synthetic) unset KIT_BENCH_DEBIAN_KERNEL KIT_BENCH_DEBIAN_BUSYBOX ;;
 *)
-	echo "bench: KIT_BENCH_KERNEL=$KIT_BENCH_KERNEL: want debian or synthetic" >&2
+	echo "bench: KIT_BENCH_DATA=$KIT_BENCH_DATA: want debian or synthetic" >&2
 	exit 2
 	;;
 esac
@@ -72,7 +79,7 @@ go build -o "$root/bin/kit" ./cmd/kit
 {
 	echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo ' (dirty)')"
 	echo "$(go version); $(nproc) CPUs; $(free -m | awk '/^Mem:/ {print $2 " MB RAM"}')"
-	echo "kernel: ${KIT_BENCH_DEBIAN_KERNEL:-synthetic}"
+	echo "kernel: ${KIT_BENCH_DEBIAN_KERNEL:-synthetic}; busybox: ${KIT_BENCH_DEBIAN_BUSYBOX:-synthetic}"
 	echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$out/env.txt"
 

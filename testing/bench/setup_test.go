@@ -53,7 +53,7 @@ const modulesMB = 47
 var systems = []system{
 	{name: "small", images: []imageDef{
 		{roleKernel, "kernel", kernelImage},
-		{roleInit, "init", func() (v1.Image, error) { return imagegen.Init("init") }},
+		{roleInit, "init", busyboxInit},
 		{roleOnboot, "dhcpcd", containerImage("dhcpcd")},
 		{roleService, "getty", containerImage("getty")},
 		{roleService, "sshd", containerImage("sshd")},
@@ -111,8 +111,32 @@ var kernelOnce = sync.OnceValues(func() (v1.Image, error) {
 	return KernelImage(modulesMB<<20, 8<<20)
 })
 
-// kernelSource says what the systems' kernel image was made of, once made.
-var kernelSource string
+// kernelSource and initSource say what the systems' kernel image and the
+// small system's init image were made of, once made.
+var kernelSource, initSource string
+
+// busyboxInit is the small system's init image: with
+// $KIT_BENCH_DEBIAN_BUSYBOX (Debian's static busybox, as run.sh fetches it),
+// a busybox init; else a shell script alone.
+func busyboxInit() (v1.Image, error) {
+	p := os.Getenv("KIT_BENCH_DEBIAN_BUSYBOX")
+	if p == "" {
+		initSource = "synthetic (a shell script)"
+		return imagegen.Init("init")
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("busybox init: %w", err)
+	}
+	initSource = fmt.Sprintf("Debian's static busybox (%.1f MiB)", float64(len(b))/(1<<20))
+	return imagegen.Init("init",
+		imagegen.File{Name: "bin/busybox", Body: b, Mode: 0o755},
+		imagegen.Symlink("bin/sh", "busybox"),
+		imagegen.Symlink("sbin/init", "../bin/busybox"),
+		imagegen.Exec("init", "#!/bin/sh\nexec /sbin/init\n"),
+		imagegen.Exec("etc/init.d/rcS", "#!/bin/sh\nmount -t proc proc /proc\n"),
+	)
+}
 
 func kernelImage() (v1.Image, error) { return kernelOnce() }
 
